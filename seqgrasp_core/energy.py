@@ -1,0 +1,186 @@
+"""The `EnergyTerm` interface and the state the terms read.
+
+An energy term maps a batch of grasps to ``(B,)`` energies. Terms do not compute
+kinematics themselves: they read a :class:`GraspState`, which places the hand once
+per evaluation and caches what several terms share (link transforms, surface points
+in the object frame, contacts).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import torch
+
+from .hand_model import HandModel
+from .pose import BASE_DIM, pose_to_matrix
+from .sdf import TorchSDF
+
+
+@dataclass
+class HeldObject:
+    """An object grasped at an earlier step, rigidly attached to the hand frame.
+
+    ``hand_to_object`` ``(B, 4, 4)`` maps hand-frame points into the object's frame
+    (the grasp pose of that step); ``surface_hand`` ``(B, P, 3)`` are the object's
+    surface points in the hand frame.
+    """
+
+    sdf: TorchSDF
+    hand_to_object: torch.Tensor
+    surface_hand: torch.Tensor
+
+
+@dataclass
+class StepContext:
+    """What stays fixed while one object is optimized (step ``n`` of Algorithm 1).
+
+    ``active`` ``(B, K)`` is the joint mask ``J_n`` of each sequence's opposition
+    space; ``held`` the objects grasped at steps ``1..n-1``.
+    """
+
+    hand: HandModel
+    sdf: TorchSDF
+    active: torch.Tensor
+    held: list[HeldObject] = field(default_factory=list)
+    step: int = 0
+    steps: int = 1
+
+    @cached_property
+    def held_surface_hand(self) -> torch.Tensor | None:
+        """All held objects' surface points in the hand frame, ``(B, P, 3)``, or ``None``."""
+        if not self.held:
+            return None
+        return torch.cat([h.surface_hand for h in self.held], dim=1)
+
+    @cached_property
+    def moving_surface(self) -> torch.Tensor:
+        """``(B, N)`` bool: hand surface point moves with this step's joints."""
+        return self.hand.moving_points(self.active, self.hand.surface_link)
+
+
+class GraspState:
+    """A batch of grasps ``pose`` ``(B, 9+K)`` with their two contacts ``(B, 2)``.
+
+    Every property is in the frame of the object being grasped unless it says
+    ``hand``; lengths in metres.
+    """
+
+    def __init__(self, ctx: StepContext, pose: torch.Tensor, contact_index: torch.Tensor):
+        self.ctx, self.pose, self.contact_index = ctx, pose, contact_index
+
+    @property
+    def hand(self) -> HandModel:
+        return self.ctx.hand
+
+    @property
+    def joints(self) -> torch.Tensor:
+        """``(B, K)`` radians."""
+        return self.pose[:, BASE_DIM:]
+
+    @cached_property
+    def hand_to_object(self) -> torch.Tensor:
+        """``(B, 4, 4)``."""
+        return pose_to_matrix(self.pose)
+
+    @cached_property
+    def link_transforms(self) -> torch.Tensor:
+        """``(B, L, 4, 4)`` in the hand frame."""
+        return self.hand.link_transforms(self.joints)
+
+    @cached_property
+    def surface_hand(self) -> torch.Tensor:
+        """``(B, N, 3)``."""
+        return self.hand.surface(self.link_transforms)
+
+    @cached_property
+    def surface(self) -> torch.Tensor:
+        """``(B, N, 3)``."""
+        return to_frame(self.hand_to_object, self.surface_hand)
+
+    @cached_property
+    def _contacts(self) -> tuple[torch.Tensor, torch.Tensor]:
+        pts, normals = self.hand.contacts(self.link_transforms, self.contact_index)
+        rot = self.hand_to_object[:, :3, :3]
+        return to_frame(self.hand_to_object, pts), normals @ rot.transpose(1, 2)
+
+    @property
+    def contacts(self) -> torch.Tensor:
+        """The two contact points ``(B, 2, 3)``."""
+        return self._contacts[0]
+
+    @property
+    def contact_normals(self) -> torch.Tensor:
+        """Their inward hand normals ``(B, 2, 3)`` (unit)."""
+        return self._contacts[1]
+
+    @cached_property
+    def spheres_hand(self) -> torch.Tensor:
+        """Self-penetration sphere centres ``(B, S, 3)`` in the hand frame."""
+        return self.hand.spheres(self.link_transforms)
+
+    @cached_property
+    def held_surface(self) -> torch.Tensor | None:
+        """Held objects' surface points ``(B, P, 3)``, or ``None`` at the first step."""
+        pts = self.ctx.held_surface_hand
+        return None if pts is None else to_frame(self.hand_to_object, pts)
+
+
+def to_frame(transform: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Apply ``(B, 4, 4)`` transforms to ``(B, N, 3)`` points."""
+    return points @ transform[:, :3, :3].transpose(1, 2) + transform[:, None, :3, 3]
+
+
+class EnergyTerm(ABC):
+    """One term of the energy ``E = Σ w_i E_i`` (paper eq. 3).
+
+    Subclasses set ``name``, ``default_weight`` and ``description`` and implement
+    ``__call__(state) -> (B,)``. ``weight_at`` gives the weight at optimizer step
+    ``step`` of ``steps`` (a schedule); the default keeps it constant.
+    """
+
+    name: str = ""
+    default_weight: float = 1.0
+    description: str = ""
+    schedule: str = "constant"
+
+    def weight_at(self, weight: float, step: int, steps: int) -> float:
+        return weight
+
+    @abstractmethod
+    def __call__(self, state: GraspState) -> torch.Tensor:
+        """Energy per grasp, ``(B,)``."""
+
+
+class ExponentialRamp:
+    """Mixin: weight grows as ``w · e^(rate · step / steps)`` (``rate=2``: w → w·e²)."""
+
+    rate: float = 2.0
+    schedule = "w·e^(2·step/steps)"
+
+    def weight_at(self, weight: float, step: int, steps: int) -> float:
+        return weight * math.exp(self.rate * step / max(steps, 1))
+
+
+@dataclass
+class WeightedEnergy:
+    """The weighted sum of chosen terms; ``terms`` maps name → (term, weight)."""
+
+    terms: dict[str, tuple[EnergyTerm, float]]
+
+    def __call__(self, state: GraspState, step: int, steps: int
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``(total (B,), {name: unweighted value (B,)})``."""
+        values = {}
+        total = torch.zeros(state.pose.shape[0], dtype=state.pose.dtype, device=state.pose.device)
+        for name, (term, weight) in self.terms.items():
+            w = term.weight_at(weight, step, steps)
+            if w == 0.0:
+                continue
+            value = term(state)
+            values[name] = value
+            total = total + w * value
+        return total, values

@@ -1,0 +1,119 @@
+"""Annealed MALA with joint masks (paper §IV-B, Algorithm 1 lines 5–9).
+
+A proposal moves the grasp along its RMS-normalized energy gradient, masked by
+``[1 (9), J_n]`` so that joints outside the opposition space never change; each of
+the two contacts is re-drawn from its pool with probability ``switch_probability``;
+the proposal is kept with the Metropolis probability ``min(1, exp((E − Ê)/T))``.
+Step size and temperature decay geometrically. Defaults are those of SeqGrasp's
+public code (see ``shared/reference/peer-facts.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .energy import GraspState, StepContext, WeightedEnergy
+from .pose import BASE_DIM
+
+
+@dataclass(frozen=True)
+class MalaConfig:
+    """Optimizer settings; step sizes are in the grasp vector's units (m, 6D, rad)."""
+
+    steps: int = 6000
+    step_size: float = 0.005
+    step_decay: float = 0.95
+    step_decay_every: int = 50
+    temperature: float = 32.0
+    temperature_decay: float = 0.95
+    temperature_decay_every: int = 30
+    switch_probability: float = 0.3
+    rms_mu: float = 0.98
+
+    def step_size_at(self, step: int) -> float:
+        return self.step_size * self.step_decay ** (step // self.step_decay_every)
+
+    def temperature_at(self, step: int) -> float:
+        return self.temperature * self.temperature_decay ** (step // self.temperature_decay_every)
+
+
+@dataclass
+class OptimizationResult:
+    """Final grasps ``pose`` ``(B, 9+K)``, contacts ``(B, 2)``, energies ``(B,)`` and terms."""
+
+    pose: torch.Tensor
+    contact_index: torch.Tensor
+    energy: torch.Tensor
+    terms: dict[str, torch.Tensor]
+    acceptance: float
+
+
+class ContactSampler:
+    """Draws contact candidates from each sequence's opposition-space pools."""
+
+    def __init__(self, ctx: StepContext, os_index: torch.Tensor, generator: torch.Generator):
+        hand = ctx.hand
+        self.generator = generator
+        self.pools = (hand.pool_a[os_index], hand.pool_b[os_index])
+        self.sizes = (hand.pool_a_size[os_index], hand.pool_b_size[os_index])
+
+    def sample(self) -> torch.Tensor:
+        """``(B, 2)`` candidate indices, one from pool A and one from pool B."""
+        cols = []
+        for pool, size in zip(self.pools, self.sizes):
+            u = torch.rand(size.shape[0], generator=self.generator, device=size.device)
+            pick = (u * size).long().clamp_max(size - 1)
+            cols.append(pool.gather(1, pick[:, None])[:, 0])
+        return torch.stack(cols, dim=1)
+
+
+def _evaluate(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
+              contact_index: torch.Tensor, step: int, steps: int):
+    pose = pose.detach().requires_grad_(True)
+    total, terms = energy(GraspState(ctx, pose, contact_index), step, steps)
+    (grad,) = torch.autograd.grad(total.sum(), pose)
+    return total.detach(), {k: v.detach() for k, v in terms.items()}, grad
+
+
+def optimize(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
+             os_index: torch.Tensor, config: MalaConfig, generator: torch.Generator,
+             progress: Callable[[int, torch.Tensor], None] | None = None,
+             progress_every: int = 25) -> OptimizationResult:
+    """Run annealed MALA on ``pose`` ``(B, 9+K)`` with joint masks ``ctx.active``.
+
+    ``os_index`` ``(B,)`` selects each sequence's contact pools. ``progress(step,
+    energy)`` is called every ``progress_every`` steps.
+    """
+    b, d = pose.shape
+    movable = torch.cat((torch.ones(b, BASE_DIM, dtype=torch.bool, device=pose.device),
+                         ctx.active), dim=1)
+    sampler = ContactSampler(ctx, os_index, generator)
+    contacts = sampler.sample()
+    pose = pose.detach().clone()
+    e, terms, grad = _evaluate(energy, ctx, pose, contacts, 0, config.steps)
+    ema = torch.zeros(d, dtype=pose.dtype, device=pose.device)
+    accepted = 0
+    for step in range(1, config.steps + 1):
+        ema = config.rms_mu * (grad ** 2).mean(0) + (1 - config.rms_mu) * ema
+        delta = config.step_size_at(step) * grad / (ema.sqrt() + 1e-6)
+        proposal = torch.where(movable, pose - delta, pose)
+        switch = torch.rand(b, 2, generator=generator, device=pose.device) \
+            < config.switch_probability
+        new_contacts = torch.where(switch, sampler.sample(), contacts)
+        e_new, terms_new, grad_new = _evaluate(energy, ctx, proposal, new_contacts, step,
+                                               config.steps)
+        u = torch.rand(b, generator=generator, device=pose.device)
+        accept = u < torch.exp((e - e_new) / config.temperature_at(step))
+        accepted += int(accept.sum())
+        keep = accept[:, None]
+        pose = torch.where(keep, proposal, pose)
+        grad = torch.where(keep, grad_new, grad)
+        contacts = torch.where(keep, new_contacts, contacts)
+        e = torch.where(accept, e_new, e)
+        terms = {k: torch.where(accept, terms_new[k], terms[k]) for k in terms}
+        if progress is not None and (step % progress_every == 0 or step == config.steps):
+            progress(step, e)
+    return OptimizationResult(pose, contacts, e, terms, accepted / max(1, b * config.steps))

@@ -1,0 +1,54 @@
+"""The grasp vector layout ``g = [p (3), r (6), θ (K)]`` and rotation helpers.
+
+``p`` is the hand base position in metres and ``r`` the hand base orientation in the
+6D continuous representation (the first two columns of the rotation matrix, Zhou et
+al. 2019), both in the frame of the object being grasped; ``θ`` are the hand's joint
+angles in radians, in the hand spec's joint order.
+"""
+
+from __future__ import annotations
+
+import torch
+
+TRANSLATION = slice(0, 3)
+ROTATION = slice(3, 9)
+BASE = slice(0, 9)
+BASE_DIM = 9
+
+
+def joints_slice() -> slice:
+    return slice(BASE_DIM, None)
+
+
+def rot6d_to_matrix(r6: torch.Tensor) -> torch.Tensor:
+    """``(..., 6)`` → ``(..., 3, 3)`` rotation matrices (Gram–Schmidt on two columns)."""
+    a1, a2 = r6[..., 0:3], r6[..., 3:6]
+    b1 = torch.nn.functional.normalize(a1, dim=-1)
+    b2 = torch.nn.functional.normalize(a2 - (b1 * a2).sum(-1, keepdim=True) * b1, dim=-1)
+    b3 = torch.cross(b1, b2, dim=-1)
+    return torch.stack((b1, b2, b3), dim=-1)
+
+
+def matrix_to_rot6d(m: torch.Tensor) -> torch.Tensor:
+    """``(..., 3, 3)`` → ``(..., 6)``: the first two columns, concatenated."""
+    return torch.cat((m[..., :, 0], m[..., :, 1]), dim=-1)
+
+
+def pose_to_matrix(g: torch.Tensor) -> torch.Tensor:
+    """``(B, 9+K)`` grasp vectors → ``(B, 4, 4)`` hand-to-object transforms."""
+    out = torch.zeros(g.shape[0], 4, 4, dtype=g.dtype, device=g.device)
+    out[:, :3, :3] = rot6d_to_matrix(g[:, ROTATION])
+    out[:, :3, 3] = g[:, TRANSLATION]
+    out[:, 3, 3] = 1.0
+    return out
+
+
+def random_rotation(n: int, generator: torch.Generator, dtype=torch.float32,
+                    device="cpu") -> torch.Tensor:
+    """``(n, 3, 3)`` uniformly random rotations (QR of a Gaussian matrix)."""
+    a = torch.randn(n, 3, 3, generator=generator, dtype=torch.float64)
+    q, r = torch.linalg.qr(a)
+    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
+    det = torch.linalg.det(q)
+    q[det < 0, :, 0] *= -1
+    return q.to(dtype=dtype, device=device)

@@ -1,0 +1,117 @@
+"""Algorithm 1 of the paper: sequential grasp generation for a batch of sequences.
+
+All ``B`` sequences grasp the same object sequence; each draws its own opposition
+spaces. At step ``n`` the hand starts on object ``n``'s inflated hull with the joint
+angles it ended step ``n − 1`` with (the open pose at ``n = 1``), the objects
+grasped so far rigidly attached to the hand frame, and only ``J_n`` may move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .energy import HeldObject, StepContext, WeightedEnergy, to_frame
+from .hand_model import HandModel
+from .initialization import initial_poses
+from .objects import GraspObject
+from .opposition import OppositionState, check_fixed_order
+from .optimizer import MalaConfig, optimize
+from .pose import pose_to_matrix
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    batch: int = 256
+    seed: int = 0
+    device: str = "cpu"
+    mala: MalaConfig = field(default_factory=MalaConfig)
+    os_order: tuple[str, ...] | None = None
+    sdf_resolution: int = 64
+
+
+@dataclass
+class StepOutcome:
+    """Step ``step`` (1-based) for the sequences ``sequence`` ``(b,)`` that reached it."""
+
+    step: int
+    obj: GraspObject
+    sequence: torch.Tensor
+    os_index: torch.Tensor
+    os_name: list[str]
+    joint_mask: torch.Tensor
+    pose: torch.Tensor
+    contact_index: torch.Tensor
+    energy: torch.Tensor
+    terms: dict[str, torch.Tensor]
+    acceptance: float
+
+
+ProgressFn = Callable[[int, str, int, int, float], None]
+"""``progress(step_n, os_label, iteration, iterations, mean_energy)``."""
+
+
+def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy,
+             config: GenerateConfig, progress: ProgressFn | None = None) -> list[StepOutcome]:
+    """Run Algorithm 1 on ``objects`` for ``config.batch`` sequences."""
+    device = torch.device(config.device)
+    generator = torch.Generator(device="cpu").manual_seed(config.seed)
+    b = config.batch
+    fixed = check_fixed_order(hand.spec, list(config.os_order)) if config.os_order else None
+    state = OppositionState(hand.os_masks.cpu(), b)
+    joints = hand.open_pose.detach().cpu().unsqueeze(0).expand(b, -1).clone()
+    held: list[tuple[torch.Tensor, HeldObject]] = []  # (sequence ids, held object)
+    outcomes: list[StepOutcome] = []
+    palm_c = torch.tensor(hand.spec.palm_center)
+    palm_n = torch.tensor(hand.spec.palm_normal)
+
+    for n, obj in enumerate(objects, start=1):
+        if fixed is not None:
+            if n > len(fixed):
+                break
+            os_index = torch.where(state.alive, torch.tensor(fixed[n - 1]), torch.tensor(-1))
+        else:
+            os_index = state.sample(generator)
+        alive = (os_index >= 0).nonzero()[:, 0]
+        if len(alive) == 0:
+            break
+        mask = state.mask_of(os_index)[alive]
+        sdf = obj.sdf(config.sdf_resolution).to_torch(hand.open_pose.dtype, device)
+        ctx = StepContext(hand=hand, sdf=sdf, active=mask.to(device),
+                          held=[_subset(h, ids, alive, device) for ids, h in held])
+        start = initial_poses(obj.mesh, palm_c, palm_n, joints[alive], generator)
+        label = _os_label(hand, os_index[alive])
+
+        def report(i, e, _n=n, _label=label):
+            if progress is not None:
+                progress(_n, _label, i, config.mala.steps, float(e.mean()))
+
+        result = optimize(energy, ctx, start.to(device), os_index[alive].to(device),
+                          config.mala, generator, progress=report)
+        pose = result.pose.detach()
+        outcomes.append(StepOutcome(n, obj, alive, os_index[alive],
+                                    [hand.os_names[i] for i in os_index[alive].tolist()], mask, pose.cpu(),
+                                    result.contact_index.cpu(), result.energy.cpu(),
+                                    {k: v.cpu() for k, v in result.terms.items()},
+                                    result.acceptance))
+        joints[alive] = pose[:, 9:].cpu()
+        hand_to_obj = pose_to_matrix(pose)
+        obj_to_hand = torch.linalg.inv(hand_to_obj)
+        surf = torch.as_tensor(obj.surface_points, dtype=pose.dtype, device=device)
+        held.append((alive, HeldObject(sdf, hand_to_obj,
+                                       to_frame(obj_to_hand, surf.expand(len(alive), -1, -1)))))
+        state.use(os_index)
+    return outcomes
+
+
+def _subset(held: HeldObject, ids: torch.Tensor, alive: torch.Tensor, device) -> HeldObject:
+    """The rows of ``held`` (stored for sequences ``ids``) for the sequences ``alive``."""
+    pos = torch.searchsorted(ids, alive).to(device)
+    return HeldObject(held.sdf, held.hand_to_object[pos], held.surface_hand[pos])
+
+
+def _os_label(hand: HandModel, os_index: torch.Tensor) -> str:
+    names = sorted({hand.os_names[i] for i in os_index.tolist()})
+    return names[0] if len(names) == 1 else f"{len(names)} OSes"

@@ -1,0 +1,47 @@
+"""The `Validator` interface: physics checks of generated grasp sequences."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """The outcome of validating step ``n`` of a sequence (objects 1..n held)."""
+
+    success: bool
+    max_penetration_mm: float
+
+
+class Validator(ABC):
+    """Checks in physics whether a hand holds objects 1..n at step n.
+
+    Implementations are registered through the ``register_validators`` hook.
+    ``available()`` says whether the validator's dependency is installed; when it is
+    not, ``unavailable_hint`` tells the user how to get it.
+    """
+
+    name: str = ""
+    description: str = ""
+    unavailable_hint: str = ""
+
+    def available(self) -> bool:
+        return True
+
+    @abstractmethod
+    def validate(self, table, meshes: dict[str, object], hand, *, workers: int = 1,
+                 progress: Callable[[int, int], None] | None = None) -> list[StepResult]:
+        """Validate every row of a run table (see docs/data-format.md).
+
+        ``meshes`` maps ``object_sha256`` to a loaded, scaled mesh; ``hand`` is the
+        :class:`~seqgrasp_core.hand_spec.HandSpec`. Returns one result per row, in
+        row order.
+        """
+
+
+def as_array(values) -> np.ndarray:
+    return np.asarray(values, dtype=float)
