@@ -1,0 +1,182 @@
+"""The default physics validator: the paper's protocol in MuJoCo, on CPU workers.
+
+Each worker process (``spawn``-safe, top-level functions only) builds one MuJoCo
+model per combination of held objects and reuses it for every row with that
+combination: object poses are free-joint states, not model data.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Callable
+
+import numpy as np
+
+from ..validator import StepResult, Validator
+from .convex import Piece, convex_pieces
+from .protocol import PAPER_PROTOCOL, ValidationProtocol
+from .scene import MuJoCoSettings, SceneObject, build_model, scene_object
+from .steps import ObjectKey, StepTask, step_tasks
+
+CHUNK = 8  # at most this many rows per job sent to a worker
+
+
+@dataclass
+class ObjectData:
+    """One object at one scale, as a worker needs it (object frame, metres)."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    pieces: list[Piece]
+    body: SceneObject
+
+
+@dataclass
+class Context:
+    """What every worker receives once."""
+
+    urdf_path: str
+    joint_names: tuple[str, ...]
+    objects: dict[ObjectKey, ObjectData]
+    protocol: ValidationProtocol
+    settings: MuJoCoSettings
+    spacing: float = 0.001
+
+
+@dataclass
+class _Worker:
+    ctx: Context
+    meshes: dict = field(default_factory=dict)
+    samples: dict = field(default_factory=dict)
+    scenes: dict = field(default_factory=dict)
+    primitives: list | None = None
+
+
+_STATE: _Worker | None = None
+
+
+def _init(ctx: Context) -> None:
+    global _STATE
+    import trimesh
+
+    from .penetration import object_samples
+
+    _STATE = _Worker(ctx)
+    for key, obj in ctx.objects.items():
+        mesh = trimesh.Trimesh(obj.vertices, obj.faces, process=False)
+        _STATE.meshes[key] = mesh
+        _STATE.samples[key] = object_samples(mesh)
+
+
+def _scene(objects: tuple[ObjectKey, ...]):
+    import mujoco
+
+    from .penetration import hand_primitives
+
+    st = _STATE
+    if objects not in st.scenes:
+        model, index = build_model(st.ctx.urdf_path, st.ctx.joint_names,
+                                   [st.ctx.objects[k].body for k in objects],
+                                   st.ctx.protocol, st.ctx.settings)
+        st.scenes[objects] = (model, index, mujoco.MjData(model))
+        if st.primitives is None:
+            st.primitives = hand_primitives(model, index.hand_geoms, st.ctx.spacing)
+    return st.scenes[objects]
+
+
+def _validate_one(task: StepTask) -> tuple[bool, float]:
+    import mujoco
+
+    from .penetration import max_penetration
+    from .simulate import close_fingers, set_state, shake
+
+    st = _STATE
+    protocol, settings = st.ctx.protocol, st.ctx.settings
+    model, index, data = _scene(task.objects)
+    mujoco.mj_resetData(model, data)
+    poses = list(task.object_in_hand)
+    set_state(model, data, index, task.joints, poses)
+    mujoco.mj_kinematics(model, data)
+    depth = max_penetration(st.primitives, data.geom_xpos, data.geom_xmat,
+                            [st.meshes[k] for k in task.objects],
+                            [st.samples[k] for k in task.objects], poses)
+    if depth >= protocol.penetration_threshold:
+        return False, depth * 1000.0
+    closed, targets = close_fingers(model, data, index, task.joints, task.closing,
+                                    protocol, settings)
+    ok = shake(model, data, index, closed, targets, poses, protocol, settings)
+    return ok, depth * 1000.0
+
+
+def _validate_chunk(tasks: list[StepTask]) -> list[tuple[int, bool, float]]:
+    return [(t.row, *_validate_one(t)) for t in tasks]
+
+
+def prepare_objects(tasks: list[StepTask], meshes: dict, density: float
+                    ) -> dict[ObjectKey, ObjectData]:
+    """Scaled meshes, convex pieces (cached) and mass properties per (sha256, scale)."""
+    out = {}
+    for key in sorted({k for t in tasks for k in t.objects}):
+        sha, scale = key
+        mesh = meshes[sha].copy()
+        mesh.apply_scale(scale)
+        pieces = convex_pieces(mesh, sha, scale)
+        out[key] = ObjectData(np.asarray(mesh.vertices, dtype=np.float64),
+                              np.asarray(mesh.faces, dtype=np.int64), pieces,
+                              scene_object(mesh, pieces, density))
+    return out
+
+
+def run_tasks(ctx: Context, tasks: list[StepTask], workers: int,
+              progress: Callable[[int, int], None] | None = None) -> dict[int, tuple]:
+    """``{row: (success, max_penetration_mm)}``; ``workers`` processes (1 = in-process)."""
+    results: dict[int, tuple] = {}
+    size = max(1, min(CHUNK, len(tasks) // (4 * max(1, workers))))
+    chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
+    done = 0
+    if workers <= 1 or len(chunks) <= 1:
+        _init(ctx)
+        for chunk in chunks:
+            for row, ok, pen in _validate_chunk(chunk):
+                results[row] = (ok, pen)
+            done += len(chunk)
+            if progress:
+                progress(done, len(tasks))
+        return results
+    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)),
+                             mp_context=get_context("spawn"), initializer=_init,
+                             initargs=(ctx,)) as pool:
+        futures = {pool.submit(_validate_chunk, c): len(c) for c in chunks}
+        for fut in as_completed(futures):
+            for row, ok, pen in fut.result():
+                results[row] = (ok, pen)
+            done += futures[fut]
+            if progress:
+                progress(done, len(tasks))
+    return results
+
+
+class MuJoCoValidator(Validator):
+    """The paper's protocol in MuJoCo (CPU); see docs/validation.md."""
+
+    name = "mujoco"
+    description = "MuJoCo, CPU worker processes (default)"
+
+    def __init__(self, protocol: ValidationProtocol = PAPER_PROTOCOL,
+                 settings: MuJoCoSettings | None = None) -> None:
+        self.protocol = protocol
+        self.settings = settings or MuJoCoSettings()
+
+    def validate(self, table, meshes, hand, *, workers: int = 1,
+                 progress=None) -> list[StepResult]:
+        tasks = step_tasks(table)
+        if not tasks:
+            return []
+        ctx = Context(str(hand.urdf_path), tuple(hand.joint_names),
+                      prepare_objects(tasks, meshes, self.protocol.density),
+                      self.protocol, self.settings)
+        results = run_tasks(ctx, tasks, max(1, min(workers, os.cpu_count() or 1)), progress)
+        return [StepResult(bool(results[t.row][0]), float(results[t.row][1])) for t in tasks]

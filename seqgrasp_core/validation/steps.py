@@ -1,0 +1,69 @@
+"""From run-table rows to self-contained validation tasks.
+
+Row ``r`` at step ``n`` of sequence ``s`` becomes one :class:`StepTask`: the hand at
+row ``r``'s joints holding objects ``1..n`` of ``s``, where object ``i`` sits in the
+hand frame at the inverse of row ``i``'s pose (the pose is the hand in object ``i``'s
+frame, and held objects move rigidly with the hand). The joints to close are those
+of every opposition space used so far (the union of the masks of rows ``1..n``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import RunFileError
+
+ObjectKey = tuple[str, float]  # (sha256, scale)
+
+
+@dataclass(frozen=True)
+class StepTask:
+    """Everything a worker needs to validate one row (hand frame, metres, radians)."""
+
+    row: int
+    objects: tuple[ObjectKey, ...]
+    object_in_hand: np.ndarray   # (n, 4, 4)
+    joints: np.ndarray           # (K,)
+    closing: np.ndarray          # (K,) bool
+
+
+def pose_matrices(poses: np.ndarray) -> np.ndarray:
+    """``(R, 9)`` pose column values → ``(R, 4, 4)`` hand-to-object transforms."""
+    import torch
+
+    from ..pose import pose_to_matrix
+
+    return pose_to_matrix(torch.as_tensor(poses, dtype=torch.float64)).numpy()
+
+
+def step_tasks(table) -> list[StepTask]:
+    """One task per row of a run table, in row order; :class:`RunFileError` on gaps."""
+    seq = table.column("sequence_id").to_numpy()
+    step = table.column("step").to_numpy().astype(int)
+    sha = table.column("object_sha256").to_pylist()
+    scale = table.column("object_scale").to_pylist()
+    joints = np.asarray(table.column("joints").to_pylist(), dtype=np.float64)
+    masks = np.asarray(table.column("joint_mask").to_pylist(), dtype=bool)
+    hand_to_object = pose_matrices(np.asarray(table.column("pose").to_pylist(), np.float64))
+    object_in_hand = np.linalg.inv(hand_to_object)
+    rows: dict[tuple[int, int], int] = {}
+    for r, (s, n) in enumerate(zip(seq.tolist(), step.tolist())):
+        if (s, n) in rows:
+            raise RunFileError(f"sequence {s} has step {n} twice",
+                               "regenerate the run with `seqgrasp generate`")
+        rows[(s, n)] = r
+    tasks = []
+    for r, (s, n) in enumerate(zip(seq.tolist(), step.tolist())):
+        try:
+            held = [rows[(s, k)] for k in range(1, n + 1)]
+        except KeyError:
+            missing = next(k for k in range(1, n + 1) if (s, k) not in rows)
+            raise RunFileError(f"sequence {s} has step {n} but not step {missing}",
+                               "validate the whole run file, not a filtered part") from None
+        tasks.append(StepTask(
+            row=r, objects=tuple((sha[k], float(scale[k])) for k in held),
+            object_in_hand=object_in_hand[held], joints=joints[r],
+            closing=np.logical_or.reduce(masks[held], axis=0)))
+    return tasks

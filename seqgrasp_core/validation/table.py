@@ -1,0 +1,114 @@
+"""Validating a run table and summarising the results (paper Table III)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import MeshError, RunFileError, SeqGraspError
+from ..objects import MESH_SUFFIXES, file_sha256, read_mesh
+
+
+def load_run_meshes(metadata: dict, objects_dir: str | Path | None = None) -> dict:
+    """``{sha256: mesh as read from its file (unscaled)}`` for a run's objects.
+
+    Each object's ``source`` path is used when its content hash matches; otherwise
+    (or always, with ``objects_dir``) the mesh files in ``objects_dir`` are matched
+    by content hash.
+    """
+    entries = metadata.get("objects")
+    if not isinstance(entries, list) or not entries:
+        raise RunFileError("the run file's metadata lists no objects",
+                           "regenerate it with `seqgrasp generate`")
+    by_hash: dict[str, Path] | None = None
+    out = {}
+    for entry in entries:
+        sha, source = entry.get("sha256"), entry.get("source") or ""
+        if sha in out:
+            continue
+        path = Path(source) if source else None
+        if path is None or not path.is_file() or file_sha256(path) != sha:
+            if objects_dir is not None:
+                if by_hash is None:
+                    by_hash = _hash_folder(Path(objects_dir))
+                path = by_hash.get(sha)
+            else:
+                path = None
+        if path is None:
+            where = f"in {objects_dir}" if objects_dir is not None else f"at {source!r}"
+            raise MeshError(
+                f"mesh of object {entry.get('object_id', '?')!r} (sha256 {str(sha)[:12]}…) "
+                f"not found {where}",
+                "pass --objects DIR, a folder with the meshes (matched by content hash)")
+        out[sha] = read_mesh(path)
+    return out
+
+
+def _hash_folder(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise MeshError(f"object folder {folder} not found", "check the --objects path")
+    return {file_sha256(p): p for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.suffix.lower() in MESH_SUFFIXES}
+
+
+def validate_table(table, metadata: dict, hand_spec, validator, workers: int = 1,
+                   progress: Callable[[int, int], None] | None = None, *,
+                   objects_dir: str | Path | None = None
+                   ) -> tuple[list[bool], list[float]]:
+    """``(success, max_penetration_mm)`` per row of ``table``, in row order."""
+    if not validator.available():
+        raise SeqGraspError(f"validator {validator.name!r} is not available",
+                            validator.unavailable_hint)
+    if table.num_rows == 0:
+        return [], []
+    meshes = load_run_meshes(metadata, objects_dir)
+    unknown = sorted(set(table.column("object_sha256").to_pylist()) - set(meshes))
+    if unknown:
+        raise RunFileError(f"rows name object sha256 {unknown[0][:12]}…, which the run's "
+                           "metadata does not list", "regenerate the run file")
+    results = validator.validate(table, meshes, hand_spec, workers=workers,
+                                 progress=progress)
+    return [r.success for r in results], [r.max_penetration_mm for r in results]
+
+
+def with_results(table, success: list[bool], max_penetration_mm: list[float]):
+    """``table`` plus the ``success`` and ``max_penetration_mm`` columns (replaced if present)."""
+    import pyarrow as pa
+
+    for name, values, kind in (("success", success, pa.bool_()),
+                               ("max_penetration_mm", max_penetration_mm, pa.float32())):
+        column = pa.array(values, type=kind)
+        if name in table.column_names:
+            table = table.set_column(table.column_names.index(name), name, column)
+        else:
+            table = table.append_column(name, column)
+    return table
+
+
+def summarize(table) -> list[dict]:
+    """One row per number of objects held (the ``step``), like the paper's Table III.
+
+    ``success_rate`` is the percentage of rows at that step that passed;
+    ``mean_max_penetration_mm`` the mean over all rows of that step;
+    ``diversity_rad`` the standard deviation of the grasp vector
+    ``[pose (9), joints (K)]`` over the successful rows, per dimension, averaged over
+    the dimensions (NaN with fewer than two successes).
+    """
+    step = table.column("step").to_numpy().astype(int)
+    ok = np.asarray(table.column("success").to_pylist(), dtype=bool)
+    pen = np.asarray(table.column("max_penetration_mm").to_pylist(), dtype=float)
+    g = np.concatenate((np.asarray(table.column("pose").to_pylist(), dtype=float),
+                        np.asarray(table.column("joints").to_pylist(), dtype=float)), axis=1)
+    rows = []
+    for n in sorted(set(step.tolist())):
+        at = step == n
+        good = g[at & ok]
+        rows.append({
+            "objects": n, "grasps": int(at.sum()), "successes": int((at & ok).sum()),
+            "success_rate": 100.0 * float(ok[at].mean()),
+            "mean_max_penetration_mm": float(pen[at].mean()),
+            "diversity_rad": float(good.std(axis=0).mean()) if len(good) > 1 else float("nan"),
+        })
+    return rows
