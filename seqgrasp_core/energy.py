@@ -57,9 +57,9 @@ class StepContext:
         return torch.cat([h.surface_hand for h in self.held], dim=1)
 
     @cached_property
-    def moving_surface(self) -> torch.Tensor:
-        """``(B, N)`` bool: hand surface point moves with this step's joints."""
-        return self.hand.moving_points(self.active, self.hand.surface_link)
+    def moving_links(self) -> torch.Tensor:
+        """``(B, L)`` bool: the link moves with this step's joints."""
+        return self.hand.moving_links(self.active)
 
 
 class GraspState:
@@ -91,15 +91,17 @@ class GraspState:
         """``(B, L, 4, 4)`` in the hand frame."""
         return self.hand.link_transforms(self.joints)
 
-    @cached_property
-    def surface_hand(self) -> torch.Tensor:
-        """``(B, N, 3)``."""
-        return self.hand.surface(self.link_transforms)
+    def surface_in_box(self, sdf: TorchSDF, hand_to_frame: torch.Tensor | None = None,
+                       link_mask: torch.Tensor | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hand surface points inside ``sdf``'s object bounding box, in its frame.
 
-    @cached_property
-    def surface(self) -> torch.Tensor:
-        """``(B, N, 3)``."""
-        return to_frame(self.hand_to_object, self.surface_hand)
+        ``hand_to_frame`` ``(B, 4, 4)`` is the object's frame (default: the current
+        object's). Returns ``(batch (M,), points (M, 3))``, differentiable.
+        """
+        frame = self.hand_to_object if hand_to_frame is None else hand_to_frame
+        return self.hand.surface_near_box(frame, self.link_transforms, sdf.box_lo, sdf.box_hi,
+                                          link_mask)
 
     @cached_property
     def _contacts(self) -> tuple[torch.Tensor, torch.Tensor]:

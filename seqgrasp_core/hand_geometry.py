@@ -51,19 +51,17 @@ class Primitive:
             centres = np.array([[0.0, 0.0, zi] for zi in z])
             radii = np.full(len(centres), r)
         else:
+            # One row of spheres along the longest axis, as wide as the middle axis:
+            # coarse on purpose (few spheres keep the all-pairs test cheap) and on the
+            # safe side, since the spheres cover the whole box.
             half = np.asarray(self.size) / 2
             order = np.argsort(half)
-            r = half[order[0]]
-            axes = []
-            for ax in range(3):
-                if ax == order[0]:
-                    axes.append(np.array([0.0]))
-                else:
-                    extent = half[ax] - r
-                    n = max(1, int(np.ceil(2 * extent / r)) + 1) if extent > 0 else 1
-                    axes.append(np.linspace(-extent, extent, n))
-            grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-            centres, radii = grid, np.full(len(grid), r)
+            r, long_axis = half[order[1]], order[2]
+            extent = max(half[long_axis] - r, 0.0)
+            n = int(np.ceil(2 * extent / r)) + 1 if extent > 0 else 1
+            centres = np.zeros((n, 3))
+            centres[:, long_axis] = np.linspace(-extent, extent, n)
+            radii = np.full(n, r)
         homog = np.c_[centres, np.ones(len(centres))] @ self.origin.T
         return homog[:, :3], radii
 

@@ -2,7 +2,7 @@
 
 Forward kinematics comes from pytorch_kinematics (URDF). Points attached to links —
 surface samples, contact candidates, self-penetration spheres — are kept as buffers
-in link frames with the index of their link, and placed with one gather per call.
+in link frames with the index of their link.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ class HandModel(torch.nn.Module):
     - ``contact_local`` ``(C, 3)``, ``contact_normal_local`` ``(C, 3)`` inward,
       ``contact_link`` ``(C,)``;
     - ``sphere_local`` ``(S, 3)``, ``sphere_radius`` ``(S,)``, ``sphere_link`` ``(S,)``,
-      ``sphere_pairs`` ``(P, 2)`` pairs that may not overlap;
+      ``sphere_pairs`` ``(P, 2)`` pairs that may not overlap (also as an upper-triangular
+      ``sphere_pair_mask`` ``(S, S)``, with ``sphere_reach`` = summed radii there);
     - ``link_joints`` ``(L, K)`` bool: link ``l`` moves when joint ``k`` moves;
     - ``os_masks`` ``(O, K)``; ``pool_a``/``pool_b`` ``(O, M)`` contact indices padded
       with ``-1`` and their sizes ``pool_a_size``/``pool_b_size`` ``(O,)``.
@@ -56,12 +57,16 @@ class HandModel(torch.nn.Module):
             [spec.joint_names.index(j) for j in chain_joints], dtype=torch.long))
 
         prims, parents = read_collision_primitives(spec.urdf_path)
-        frame_names = set(self.chain.get_frame_names(exclude_fixed=False))
-        link_names = [n for n in parents if n in frame_names]
+        frame_names = self.chain.get_frame_names(exclude_fixed=False)
+        link_names = [n for n in frame_names if n in parents]
         spec.check(set(link_names))
         self.link_names = link_names
         link_index = {n: i for i, n in enumerate(link_names)}
-        self.register_buffer("frame_indices", self.chain.get_frame_indices(*link_names).cpu())
+        frame_indices = self.chain.get_frame_indices(*link_names).cpu()
+        # When the chain's frames are exactly the links, FK needs no re-indexing.
+        self._frames_are_links = bool(len(frame_names) == len(link_names) and torch.equal(
+            frame_indices, torch.arange(len(link_names))))
+        self.register_buffer("frame_indices", frame_indices)
 
         lo, hi = self.chain.get_joint_limits()
         lo = torch.as_tensor(lo, dtype=dtype)[torch.argsort(self.to_chain)]
@@ -104,6 +109,44 @@ class HandModel(torch.nn.Module):
         chosen = farthest_point_sample(placed.astype(np.float64), count, seed)
         self.register_buffer("surface_local", torch.as_tensor(dense[chosen], dtype=dtype))
         self.register_buffer("surface_link", link_idx[chosen])
+        self.register_buffer("surface_lifted", lift_points(
+            self.surface_local, self.surface_link, len(self.link_names)))
+        self._build_surface_chunks(dtype)
+
+    def _build_surface_chunks(self, dtype, chunk_size: int = 32) -> None:
+        """Surface points split into small spatial chunks, each with a bounding sphere.
+
+        Each link's points are bisected along their longest extent until a chunk holds
+        at most ``chunk_size`` points; the chunks are padded to that size.
+        """
+        chunks: list[tuple[int, torch.Tensor]] = []
+        for link in range(len(self.link_names)):
+            pending = [self.surface_local[self.surface_link == link]]
+            while pending:
+                pts = pending.pop()
+                if len(pts) == 0:
+                    continue
+                if len(pts) <= chunk_size:
+                    chunks.append((link, pts))
+                    continue
+                axis = int((pts.max(0).values - pts.min(0).values).argmax())
+                order = pts[:, axis].argsort()
+                half = len(pts) // 2
+                pending += [pts[order[:half]], pts[order[half:]]]
+        padded = torch.zeros(len(chunks), chunk_size, 3, dtype=dtype)
+        valid = torch.zeros(len(chunks), chunk_size, dtype=torch.bool)
+        centre = torch.zeros(len(chunks), 3, dtype=dtype)
+        radius = torch.zeros(len(chunks), dtype=dtype)
+        for i, (_, pts) in enumerate(chunks):
+            padded[i, :len(pts)] = pts
+            valid[i, :len(pts)] = True
+            centre[i] = (pts.min(0).values + pts.max(0).values) / 2
+            radius[i] = (pts - centre[i]).norm(dim=-1).max()
+        self.register_buffer("chunk_link", torch.tensor([c[0] for c in chunks]))
+        self.register_buffer("chunk_points", padded)
+        self.register_buffer("chunk_valid", valid)
+        self.register_buffer("chunk_centre", centre)
+        self.register_buffer("chunk_radius", radius)
 
     def _build_contacts(self, link_index, dtype) -> None:
         names, points, normals, links, offsets = [], [], [], [], {}
@@ -161,7 +204,14 @@ class HandModel(torch.nn.Module):
         self.register_buffer("sphere_local", torch.as_tensor(np.concatenate(centres), dtype=dtype))
         self.register_buffer("sphere_radius", torch.as_tensor(np.concatenate(radii), dtype=dtype))
         self.register_buffer("sphere_link", links_t)
+        self.register_buffer("sphere_lifted", lift_points(
+            self.sphere_local, links_t, len(self.link_names)))
         self.register_buffer("sphere_pairs", torch.stack((ii[keep_t], jj[keep_t]), dim=-1))
+        pair_mask = torch.zeros(len(links), len(links), dtype=dtype)
+        pair_mask[ii[keep_t], jj[keep_t]] = 1.0
+        self.register_buffer("sphere_pair_mask", pair_mask)
+        radius = self.sphere_radius
+        self.register_buffer("sphere_reach", (radius[:, None] + radius[None, :]) * pair_mask)
 
     # -- kinematics ---------------------------------------------------------
     @property
@@ -172,40 +222,89 @@ class HandModel(torch.nn.Module):
         """Link poses in the hand frame, ``(B, L, 4, 4)``, for ``joints`` ``(B, K)`` (rad)."""
         th = joints[:, self.to_chain]
         all_frames = self.chain.forward_kinematics_tensor(th)  # (F, B, 4, 4)
-        return all_frames[self.frame_indices.to(all_frames.device)].transpose(0, 1)
+        if not self._frames_are_links:
+            all_frames = all_frames.index_select(0, self.frame_indices)
+        return all_frames.transpose(0, 1)
 
     @staticmethod
-    def place(transforms: torch.Tensor, link: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
-        """Points ``local`` ``(N, 3)`` or ``(B, N, 3)`` on links ``link`` (``(N,)`` or
-        ``(B, N)``) moved by ``transforms`` ``(B, L, 4, 4)`` → ``(B, N, 3)``."""
-        b = transforms.shape[0]
-        if link.dim() == 1:
-            t = transforms[:, link]  # (B, N, 4, 4)
-        else:
-            t = torch.gather(transforms, 1, link[..., None, None].expand(b, -1, 4, 4))
-        rot, trans = t[..., :3, :3], t[..., :3, 3]
-        if local.dim() == 2:
-            local = local.expand(b, -1, -1)
-        return (rot @ local.unsqueeze(-1)).squeeze(-1) + trans
+    def place_fixed(transforms: torch.Tensor, lifted: torch.Tensor) -> torch.Tensor:
+        """Points fixed on links, moved by ``transforms`` ``(B, L, 4, 4)`` → ``(B, N, 3)``.
+
+        ``lifted`` ``(4L, N)`` holds each point's homogeneous link-frame coordinates in
+        the four rows of its link (zeros elsewhere, see :func:`lift_points`), so that
+        placing all points is one matrix product — on a CPU much faster than
+        gathering a transform per point, forward and backward.
+        """
+        return HandModel.place_fixed_t(transforms, lifted).transpose(1, 2)
+
+    @staticmethod
+    def place_fixed_t(transforms: torch.Tensor, lifted: torch.Tensor) -> torch.Tensor:
+        """As :meth:`place_fixed`, coordinate-major: ``(B, 3, N)``."""
+        b, n_links = transforms.shape[:2]
+        rows = transforms[:, :, :3, :].permute(0, 2, 1, 3).reshape(b, 3, n_links * 4)
+        return rows @ lifted
 
     def surface(self, transforms: torch.Tensor) -> torch.Tensor:
-        """Hand surface points in the hand frame, ``(B, N, 3)``."""
-        return self.place(transforms, self.surface_link, self.surface_local)
+        """Hand surface points ``(B, 3, N)`` (coordinate-major) in the frame that
+        ``transforms`` ``(B, L, 4, 4)`` place the links in."""
+        return self.place_fixed_t(transforms, self.surface_lifted)
+
+    def surface_near_box(self, frame: torch.Tensor, links: torch.Tensor, box_lo: torch.Tensor,
+                         box_hi: torch.Tensor, link_mask: torch.Tensor | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hand surface points inside an axis-aligned box, differentiably.
+
+        ``frame`` ``(B, 4, 4)`` maps the hand frame into the box's frame, ``links``
+        ``(B, L, 4, 4)`` are the link poses in the hand frame, ``box_lo``/``box_hi``
+        ``(3,)`` the box corners (metres); ``link_mask`` ``(B, L)`` limits the links.
+        Returns ``(batch (M,), points (M, 3))``: the sequence index and position of
+        every surface point in the box. A broad phase on bounding spheres of small
+        chunks of points and a narrow phase on the chunks' points keep the work proportional to what is near.
+        """
+        rot, trans = frame[:, :3, :3], frame[:, :3, 3]
+        with torch.no_grad():
+            chunk_links = links[:, self.chunk_link]  # (B, C, 4, 4)
+            centre = (chunk_links[..., :3, :3] @ self.chunk_centre.unsqueeze(-1)).squeeze(-1) \
+                + chunk_links[..., :3, 3]
+            centre = centre @ rot.transpose(1, 2) + trans[:, None]
+            gap = (centre - centre.clamp(box_lo, box_hi)).norm(dim=-1)
+            near = gap <= self.chunk_radius
+            if link_mask is not None:
+                near &= link_mask[:, self.chunk_link]
+            b, chunk = near.nonzero(as_tuple=True)
+        link = self.chunk_link[chunk]
+        rot_k = rot[b] @ links[b, link, :3, :3]
+        trans_k = (rot[b] @ links[b, link, :3, 3].unsqueeze(-1)).squeeze(-1) + trans[b]
+        pts = self.chunk_points[chunk] @ rot_k.transpose(1, 2) + trans_k[:, None]
+        with torch.no_grad():
+            inside = self.chunk_valid[chunk] & ((pts >= box_lo) & (pts <= box_hi)).all(-1)
+            k, p = inside.nonzero(as_tuple=True)
+        return b[k], pts[k, p]
+
+    def moving_links(self, active: torch.Tensor) -> torch.Tensor:
+        """``(B, L)`` bool: the link moves with the ``active`` ``(B, K)`` joints."""
+        return (self.link_joints.unsqueeze(0) & active.unsqueeze(1)).any(-1)
 
     def spheres(self, transforms: torch.Tensor) -> torch.Tensor:
-        """Self-penetration sphere centres in the hand frame, ``(B, S, 3)``."""
-        return self.place(transforms, self.sphere_link, self.sphere_local)
+        """Self-penetration sphere centres ``(B, S, 3)``, frame as in :meth:`surface`."""
+        return self.place_fixed(transforms, self.sphere_lifted)
 
     def contacts(self, transforms: torch.Tensor, index: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """Contact points and inward normals ``(B, n, 3)`` for candidate ``index`` ``(B, n)``."""
         link = self.contact_link[index]
-        pts = self.place(transforms, link, self.contact_local[index])
         b = transforms.shape[0]
-        rot = torch.gather(transforms, 1, link[..., None, None].expand(b, -1, 4, 4))[..., :3, :3]
-        normals = (rot @ self.contact_normal_local[index].unsqueeze(-1)).squeeze(-1)
+        t = torch.gather(transforms, 1, link[..., None, None].expand(b, -1, 4, 4))
+        pts = (t[..., :3, :3] @ self.contact_local[index].unsqueeze(-1)).squeeze(-1) + t[..., :3, 3]
+        normals = (t[..., :3, :3] @ self.contact_normal_local[index].unsqueeze(-1)).squeeze(-1)
         return pts, normals
 
-    def moving_points(self, active: torch.Tensor, link: torch.Tensor) -> torch.Tensor:
-        """``(B, N)`` bool: point on ``link`` ``(N,)`` moves with the ``active`` ``(B, K)`` joints."""
-        return (self.link_joints[link].unsqueeze(0) & active.unsqueeze(1)).any(-1)
+
+def lift_points(local: torch.Tensor, link: torch.Tensor, n_links: int) -> torch.Tensor:
+    """``(4L, N)``: column ``i`` holds ``[local[i], 1]`` in rows ``4·link[i] … 4·link[i]+3``."""
+    out = torch.zeros(n_links * 4, len(link), dtype=local.dtype)
+    homog = torch.cat((local, torch.ones(len(link), 1, dtype=local.dtype)), dim=1)
+    cols = torch.arange(len(link))
+    for j in range(4):
+        out[link * 4 + j, cols] = homog[:, j]
+    return out

@@ -74,7 +74,10 @@ def _evaluate(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
               contact_index: torch.Tensor, step: int, steps: int):
     pose = pose.detach().requires_grad_(True)
     total, terms = energy(GraspState(ctx, pose, contact_index), step, steps)
-    (grad,) = torch.autograd.grad(total.sum(), pose)
+    if total.requires_grad:
+        (grad,) = torch.autograd.grad(total.sum(), pose)
+    else:  # every chosen term is constant here (e.g. only `oop` at the first step)
+        grad = torch.zeros_like(pose)
     return total.detach(), {k: v.detach() for k, v in terms.items()}, grad
 
 

@@ -81,7 +81,8 @@ class SDFGrid:
     def to_torch(self, dtype=torch.float32, device="cpu") -> "TorchSDF":
         return TorchSDF(torch.as_tensor(self.values, dtype=dtype, device=device).unsqueeze(0),
                         torch.as_tensor(self.lo, dtype=dtype, device=device),
-                        torch.as_tensor(self.hi, dtype=dtype, device=device))
+                        torch.as_tensor(self.hi, dtype=dtype, device=device),
+                        padding=GRID_PADDING)
 
 
 class _GridSDF(torch.autograd.Function):
@@ -113,8 +114,11 @@ class _GridSDF(torch.autograd.Function):
 class TorchSDF:
     """The grid as tensors; call it on points ``(..., 3)`` (object frame, metres)."""
 
-    def __init__(self, volume: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> None:
+    def __init__(self, volume: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
+                 padding: float = 0.0) -> None:
         self.volume, self.lo, self.hi = volume, lo, hi
+        # The object's own bounding box: only points inside it can be inside the object.
+        self.box_lo, self.box_hi = lo + padding, hi - padding
 
     def __call__(self, points: torch.Tensor) -> torch.Tensor:
         """Signed distance ``(...)``, negative inside; differentiable in ``points``."""
@@ -129,3 +133,19 @@ class TorchSDF:
                 self.volume, norm.reshape(1, 1, 1, -1, 3), mode="bilinear",
                 padding_mode="border", align_corners=True).reshape(4, -1)[1:].T
             return torch.nn.functional.normalize(g, dim=-1).reshape(points.shape)
+
+    def penetration(self, batch: torch.Tensor, points: torch.Tensor, size: int) -> torch.Tensor:
+        """Summed depth inside the object per sequence, ``(size,)`` metres, of points
+        ``points`` ``(M, 3)`` belonging to sequences ``batch`` ``(M,)``."""
+        out = torch.zeros(size, dtype=points.dtype, device=points.device)
+        if len(batch) == 0:
+            return out + 0.0 * points.sum()  # keep the graph connected
+        return out.index_add(0, batch, torch.relu(-self(points)))
+
+    def points_in_box(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(batch (M,), points (M, 3))``: those of ``points`` ``(B, P, 3)`` inside the
+        object's bounding box (the only ones that can be inside the object)."""
+        with torch.no_grad():
+            inside = ((points >= self.box_lo) & (points <= self.box_hi)).all(-1)
+            b, p = inside.nonzero(as_tuple=True)
+        return b, points[b, p]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ..energy import EnergyTerm, ExponentialRamp, GraspState, to_frame
+from ..energy import EnergyTerm, ExponentialRamp, GraspState
 
 
 class HandObjectPenetration(ExponentialRamp, EnergyTerm):
@@ -17,9 +17,11 @@ class HandObjectPenetration(ExponentialRamp, EnergyTerm):
     description = "summed depth of hand points inside the current and held objects, m (eq. 7)"
 
     def __call__(self, state: GraspState) -> torch.Tensor:
-        energy = torch.relu(-state.ctx.sdf(state.surface)).sum(dim=1)
-        moving = state.ctx.moving_surface
+        size = state.pose.shape[0]
+        sdf = state.ctx.sdf
+        energy = sdf.penetration(*state.surface_in_box(sdf), size)
         for held in state.ctx.held:
-            depth = torch.relu(-held.sdf(to_frame(held.hand_to_object, state.surface_hand)))
-            energy = energy + (depth * moving).sum(dim=1)
+            batch, pts = state.surface_in_box(held.sdf, held.hand_to_object,
+                                              state.ctx.moving_links)
+            energy = energy + held.sdf.penetration(batch, pts, size)
         return energy

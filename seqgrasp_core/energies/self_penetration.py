@@ -20,7 +20,12 @@ class SelfPenetration(EnergyTerm):
     def __call__(self, state: GraspState) -> torch.Tensor:
         hand = state.hand
         centres = state.spheres_hand
-        i, j = hand.sphere_pairs[:, 0], hand.sphere_pairs[:, 1]
-        dist = (centres[:, i] - centres[:, j]).norm(dim=-1)
-        reach = hand.sphere_radius[i] + hand.sphere_radius[j]
-        return torch.relu(reach - dist).sum(dim=1)
+        with torch.no_grad():  # broad phase: overlapping pairs, usually few
+            sq = (centres ** 2).sum(-1)
+            dist2 = sq[:, :, None] + sq[:, None, :] - 2 * centres @ centres.transpose(1, 2)
+            touching = (dist2 < hand.sphere_reach ** 2) & hand.sphere_pair_mask.bool()
+            b, i, j = touching.nonzero(as_tuple=True)
+        dist = (centres[b, i] - centres[b, j]).norm(dim=-1)
+        overlap = torch.relu(hand.sphere_reach[i, j] - dist)
+        out = torch.zeros(centres.shape[0], dtype=centres.dtype, device=centres.device)
+        return out.index_add(0, b, overlap) + 0.0 * centres.sum()

@@ -1,0 +1,1 @@
+"""The ``seqgrasp`` command line (Typer + rich). Thin: parses, calls the core, renders."""

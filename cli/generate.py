@@ -1,0 +1,91 @@
+"""``seqgrasp generate``: run Algorithm 1 and write a run file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import user_errors, warn_plugin_failures
+from .options import BatchOpt, DeviceOpt, HandOpt, SeedOpt, StepsOpt
+
+
+@user_errors
+def generate(
+    hand: HandOpt = "allegro",
+    object_: Annotated[Optional[list[Path]], typer.Option(
+        "--object", help="Mesh file to grasp, in order (repeat). Default: the demo objects.")] = None,
+    objects: Annotated[Optional[int], typer.Option(
+        "--objects", help="Use only the first N objects of the sequence.")] = None,
+    batch: BatchOpt = 256,
+    steps: StepsOpt = 6000,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "cpu",
+    energy: Annotated[Optional[list[str]], typer.Option(
+        "--energy", help="Override a term's weight: NAME=WEIGHT (0 disables it).")] = None,
+    os_: Annotated[Optional[list[str]], typer.Option(
+        "--os", help="Fix the opposition space of each step instead of sampling (repeat).")] = None,
+    scale_objects: Annotated[bool, typer.Option(
+        "--scale-objects", help="Scale each object's longest edge into 0.06–0.10 m (paper).")] = False,
+    out: Annotated[Path, typer.Option("--out", help="Run file to write (Parquet).")] = Path("run.parquet"),
+    threads: Annotated[Optional[int], typer.Option(
+        "--threads", help="CPU threads for torch (default: all cores).")] = None,
+) -> None:
+    """Generate sequential multi-object grasps for a sequence of objects."""
+    import torch
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from seqgrasp_core.pipeline import GenerateRequest, run_generate
+    from seqgrasp_core.plugins import load_plugins
+
+    if threads:
+        torch.set_num_threads(threads)
+    plugins = load_plugins()
+    warn_plugin_failures(plugins)
+    request = GenerateRequest(hand=hand, objects=object_, object_count=objects,
+                              scale_objects=scale_objects, batch=batch, steps=steps, seed=seed,
+                              device=device, energy=tuple(energy or ()), os_order=tuple(os_ or ()),
+                              out=out)
+    console = Console(stderr=True)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("E={task.fields[energy]:.4g}"), TimeElapsedColumn(),
+                        console=console, transient=False)
+    tasks: dict[int, int] = {}
+    names: list[str] = []
+
+    def on_ready(objs):
+        names.extend(o.object_id for o in objs)
+
+    def report(step_n, os_label, iteration, iterations, mean_energy):
+        if step_n not in tasks:
+            tasks[step_n] = progress.add_task(
+                f"object {step_n}/{len(names)} {names[step_n - 1]} · {os_label}",
+                total=iterations, energy=float("nan"))
+        progress.update(tasks[step_n], completed=iteration, energy=mean_energy)
+
+    with progress:
+        summary = run_generate(request, plugins, progress=report, on_ready=on_ready)
+    _print_summary(console, summary)
+
+
+def _print_summary(console, summary) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"wrote {summary['out']} ({summary['rows']} rows, "
+                        f"{summary['seconds']:.1f} s)")
+    for col in ("step", "object", "sequences", "mean energy", "opposition spaces"):
+        table.add_column(col)
+    for out in summary["outcomes"]:
+        counts: dict[str, int] = {}
+        for name in out.os_name:
+            counts[name] = counts.get(name, 0) + 1
+        spaces = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+        table.add_row(str(out.step), out.obj.object_id, str(len(out.sequence)),
+                      f"{float(out.energy.mean()):.4g}", spaces)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate")(generate)

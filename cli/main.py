@@ -1,0 +1,19 @@
+"""The ``seqgrasp`` application: wires the command groups together."""
+
+from __future__ import annotations
+
+import typer
+
+from . import generate, listing
+
+app = typer.Typer(name="seqgrasp", no_args_is_help=True, add_completion=False,
+                  help="Sequential multi-object dexterous grasp generation (SeqGrasp).")
+generate.register(app)
+listing.register(app)
+
+try:  # commands of later components register only when present
+    from . import validate
+except ImportError:  # pragma: no cover
+    validate = None
+if validate is not None:
+    validate.register(app)

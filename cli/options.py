@@ -1,0 +1,15 @@
+"""Option aliases shared by several commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+HandOpt = Annotated[str, typer.Option("--hand", help="Hand plugin name (see `seqgrasp hands`).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="Torch device: cpu or cuda[:N].")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+BatchOpt = Annotated[int, typer.Option("--batch", min=1, help="Sequences optimized together.")]
+StepsOpt = Annotated[int, typer.Option("--steps", min=1,
+                                       help="Optimizer iterations per grasp (paper: 6000).")]

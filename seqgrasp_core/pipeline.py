@@ -1,0 +1,142 @@
+"""`seqgrasp generate` as a function: inputs checked first, then Algorithm 1, then a table.
+
+Everything a user can get wrong (hand, energy names and weights, device, meshes,
+opposition-space order, output folder) is checked before any optimization runs.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .energy import WeightedEnergy
+from .errors import SeqGraspError, UnknownNameError
+from .hand_model import HandModel
+from .objects import PAPER_SIZE_RANGE, GraspObject, demo_object_paths, load_object
+from .opposition import check_fixed_order
+from .optimizer import MalaConfig
+from .plugins import Plugins
+from .runfile import outcomes_to_table, write_run
+from .sequence import GenerateConfig, ProgressFn, generate
+
+
+def parse_energy_overrides(items: list[str], plugins: Plugins) -> dict[str, float]:
+    """``["hop=0", "fc=20"]`` → weights for every registered term (defaults + overrides)."""
+    weights = {t.name: t.default_weight for t in plugins.energy_terms}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep:
+            raise SeqGraspError(f"--energy {item!r} is not NAME=WEIGHT", "e.g. --energy hop=0")
+        if name not in weights:
+            raise UnknownNameError(f"unknown energy term {name!r} in --energy",
+                                   f"choose from: {', '.join(sorted(weights))}")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise SeqGraspError(f"--energy {item!r}: {value!r} is not a number",
+                                "e.g. --energy hop=0") from None
+        if weights[name] < 0:
+            raise SeqGraspError(f"--energy {item!r}: weights must be ≥ 0", "use 0 to disable")
+    return weights
+
+
+def build_energy(plugins: Plugins, weights: dict[str, float]) -> WeightedEnergy:
+    return WeightedEnergy({name: (plugins.energy_terms.get(name), w)
+                           for name, w in weights.items() if w != 0.0})
+
+
+def resolve_device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SeqGraspError(f"unknown device {name!r}", "use cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SeqGraspError("CUDA is not available in this torch build or machine",
+                            "use --device cpu, or install a CUDA build of torch")
+    if device.type not in ("cpu", "cuda"):
+        raise SeqGraspError(f"device {name!r} is not supported", "use cpu or cuda")
+    return device
+
+
+def load_objects(paths: list[Path] | None, count: int | None, scale_to_paper: bool,
+                 hand_name: str, max_size: float) -> list[GraspObject]:
+    """The object sequence: ``paths`` (or the demo set), the first ``count`` of them."""
+    paths = list(paths) if paths else demo_object_paths()
+    if count is not None:
+        if count < 1:
+            raise SeqGraspError("--objects must be at least 1", "e.g. --objects 4")
+        if count > len(paths):
+            raise SeqGraspError(f"--objects {count} asks for more objects than the "
+                                f"{len(paths)} given", "pass more --object files or a smaller N")
+        paths = paths[:count]
+    return [load_object(p, size_range=PAPER_SIZE_RANGE if scale_to_paper else None,
+                        max_size=max_size, hand_name=f"the {hand_name} hand") for p in paths]
+
+
+@dataclass
+class GenerateRequest:
+    hand: str
+    objects: list[Path] | None = None
+    object_count: int | None = None
+    scale_objects: bool = False
+    batch: int = 256
+    steps: int = 6000
+    seed: int = 0
+    device: str = "cpu"
+    energy: tuple[str, ...] = ()
+    os_order: tuple[str, ...] = ()
+    out: Path = Path("run.parquet")
+
+
+def check_output(path: Path) -> None:
+    if path.is_dir():
+        raise SeqGraspError(f"--out {path} is a folder", "give a file name such as run.parquet")
+    if not path.parent.exists():
+        raise SeqGraspError(f"folder {path.parent} for --out does not exist", "create it first")
+
+
+def run_generate(request: GenerateRequest, plugins: Plugins,
+                 progress: ProgressFn | None = None, on_ready=None) -> dict:
+    """Check inputs, run Algorithm 1, write the run file; returns a summary dict.
+
+    ``on_ready(objects)`` is called once the inputs are checked and loaded.
+    """
+    spec = plugins.hand(request.hand)
+    weights = parse_energy_overrides(list(request.energy), plugins)
+    device = resolve_device(request.device)
+    if request.os_order:
+        check_fixed_order(spec, list(request.os_order))
+    check_output(Path(request.out))
+    objects = load_objects(request.objects, request.object_count, request.scale_objects,
+                           spec.name, spec.max_object_size)
+    if on_ready is not None:
+        on_ready(objects)
+    hand = HandModel(spec, device=device)
+    energy = build_energy(plugins, weights)
+    config = GenerateConfig(batch=request.batch, seed=request.seed, device=str(device),
+                            os_order=tuple(request.os_order) or None,
+                            mala=MalaConfig(steps=request.steps))
+    t0 = time.perf_counter()
+    outcomes = generate(hand, objects, energy, config, progress)
+    seconds = time.perf_counter() - t0
+    table = outcomes_to_table(outcomes, spec.name, sorted(weights))
+    metadata = {
+        "hand": spec.name, "seed": request.seed, "batch": request.batch,
+        "steps": request.steps, "device": str(device), "weights": weights,
+        "schedules": {n: plugins.energy_terms.get(n).schedule for n in weights},
+        "os_order": list(request.os_order) or None, "version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 3),
+        "objects": [{"object_id": o.object_id, "sha256": o.sha256, "scale": o.scale,
+                     "source": o.source} for o in objects],
+        "mala": config.mala.__dict__,
+    }
+    write_run(request.out, table, metadata)
+    return {"rows": table.num_rows, "seconds": seconds, "outcomes": outcomes,
+            "out": str(request.out)}

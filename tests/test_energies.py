@@ -1,0 +1,144 @@
+"""Energy terms against known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from seqgrasp_core.energies.force_closure import ForceClosure, force_closure
+from seqgrasp_core.energy import GraspState, HeldObject, StepContext, to_frame
+from seqgrasp_core.objects import GraspObject, sample_surface
+from seqgrasp_core.pose import matrix_to_rot6d
+from seqgrasp_core.sdf import SDFGrid
+
+
+def _object(mesh) -> GraspObject:
+    return GraspObject("obj", "0" * 64, 1.0, mesh, sample_surface(mesh, 256))
+
+
+@pytest.fixture(scope="module")
+def sphere_sdf():
+    return SDFGrid.build(trimesh.creation.icosphere(subdivisions=4, radius=0.03), 48).to_torch()
+
+
+def test_force_closure_of_antipodal_contacts_is_zero():
+    x = torch.tensor([[[0.03, 0.0, 0.0], [-0.03, 0.0, 0.0]]])
+    inward = -torch.nn.functional.normalize(x, dim=-1)
+    assert force_closure(x, inward).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_force_closure_of_same_side_contacts_is_positive():
+    x = torch.tensor([[[0.03, 0.0, 0.0], [0.0, 0.03, 0.0]]])
+    inward = -torch.nn.functional.normalize(x, dim=-1)
+    # Net force -(e_x + e_y), net moment zero for radial normals: |F|² = 2.
+    assert force_closure(x, inward).item() == pytest.approx(2.0, rel=1e-6)
+
+
+def test_force_closure_term_uses_object_normals(sphere_sdf):
+    """On a sphere SDF: antipodal contacts ≈ 0; two contacts on one side clearly > 0."""
+
+    class State:
+        def __init__(self, contacts):
+            self.contacts = contacts
+            self.ctx = type("Ctx", (), {"sdf": sphere_sdf})
+
+    term = ForceClosure()
+    d = torch.nn.functional.normalize(torch.tensor([0.3, -0.5, 0.8]), dim=0) * 0.03
+    antipodal = term(State(torch.stack((d, -d))[None]))
+    same_side = term(State(torch.stack((d, d * torch.tensor([1.0, 1.0, -1.0])))[None]))
+    assert antipodal.item() < 1e-3
+    assert same_side.item() > 0.5
+
+
+def _ctx(hand, sdf, held=()):
+    b = 1
+    active = hand.os_masks[:1].clone()
+    return StepContext(hand=hand, sdf=sdf, active=active, held=list(held))
+
+
+def _pose(rot, trans, joints):
+    return torch.cat((torch.as_tensor(trans, dtype=torch.float32)[None],
+                      matrix_to_rot6d(torch.as_tensor(rot, dtype=torch.float32))[None],
+                      joints[None]), dim=1)
+
+
+def test_hand_inside_object_penetrates_and_far_hand_does_not(allegro):
+    from seqgrasp_core.energies.hand_object_penetration import HandObjectPenetration
+
+    box = trimesh.creation.box(extents=(0.06, 0.06, 0.06))
+    sdf = SDFGrid.build(box, 32).to_torch()
+    term = HandObjectPenetration()
+    ctx = _ctx(allegro, sdf)
+    inside = GraspState(ctx, _pose(np.eye(3), [0.0, 0.0, 0.02], allegro.open_pose),
+                        torch.zeros(1, 2, dtype=torch.long))
+    far = GraspState(ctx, _pose(np.eye(3), [0.5, 0.0, 0.0], allegro.open_pose),
+                     torch.zeros(1, 2, dtype=torch.long))
+    assert term(inside).item() > 0.1  # many points, centimetres deep
+    assert term(far).item() == 0.0
+
+
+def test_object_inside_held_object_gives_positive_oop(allegro):
+    """A held object overlapping the current one: its points inside count, depth > 0."""
+    from seqgrasp_core.energies.object_object_penetration import ObjectObjectPenetration
+
+    current = trimesh.creation.box(extents=(0.04, 0.04, 0.04))
+    sdf = SDFGrid.build(current, 32).to_torch()
+    held_mesh = trimesh.creation.icosphere(radius=0.02)
+    held_pts = torch.as_tensor(sample_surface(held_mesh, 200), dtype=torch.float32)
+    hand_to_held = torch.eye(4)[None]
+
+    def energy(offset):
+        pose = _pose(np.eye(3), [offset, 0.0, 0.0], allegro.open_pose)
+        hand_to_current = GraspState(_ctx(allegro, sdf), pose, torch.zeros(1, 2,
+                                     dtype=torch.long)).hand_to_object
+        # Held object at the hand origin (hand frame = held object frame).
+        held = HeldObject(sdf, hand_to_held, to_frame(torch.linalg.inv(hand_to_held),
+                                                      held_pts[None]))
+        state = GraspState(_ctx(allegro, sdf, [held]), pose, torch.zeros(1, 2, dtype=torch.long))
+        del hand_to_current
+        return ObjectObjectPenetration()(state).item()
+
+    assert energy(0.0) > 0.1     # sphere of radius 2 cm centred in a 4 cm box
+    assert energy(0.2) == 0.0    # 20 cm apart
+
+
+def test_joint_limit_energy_counts_violation_in_radians(allegro):
+    from seqgrasp_core.energies.joint_limits import JointLimits
+
+    joints = allegro.open_pose.clone()
+    joints[1] = allegro.upper[1] + 0.25
+    joints[2] = allegro.lower[2] - 0.5
+    state = GraspState(_ctx(allegro, None), _pose(np.eye(3), [0, 0, 0], joints),
+                       torch.zeros(1, 2, dtype=torch.long))
+    assert JointLimits()(state).item() == pytest.approx(0.75, abs=1e-5)
+
+
+def test_open_pose_has_no_self_penetration_and_curled_fingers_do(allegro):
+    from seqgrasp_core.energies.self_penetration import SelfPenetration
+
+    term = SelfPenetration()
+    ctx = _ctx(allegro, None)
+    open_state = GraspState(ctx, _pose(np.eye(3), [0, 0, 0], allegro.open_pose),
+                            torch.zeros(1, 2, dtype=torch.long))
+    assert term(open_state).item() == 0.0
+    names = list(allegro.spec.joint_names)
+
+    def flexed(index_roll, middle_roll):
+        joints = allegro.open_pose.clone()
+        joints[names.index("ffj1")] = joints[names.index("mfj1")] = 0.5
+        joints[names.index("ffj0")], joints[names.index("mfj0")] = index_roll, middle_roll
+        return term(GraspState(ctx, _pose(np.eye(3), [0, 0, 0], joints),
+                               torch.zeros(1, 2, dtype=torch.long))).item()
+
+    assert flexed(-0.47, 0.47) > 0.01  # index and middle swung into each other
+    assert flexed(0.47, -0.47) == 0.0  # swung apart
+
+
+def test_hop_weight_ramps_from_w_to_w_e_squared():
+    from seqgrasp_core.energies.hand_object_penetration import HandObjectPenetration
+
+    term = HandObjectPenetration()
+    assert term.weight_at(5.0, 0, 6000) == pytest.approx(5.0)
+    assert term.weight_at(5.0, 6000, 6000) == pytest.approx(5.0 * np.e ** 2)
