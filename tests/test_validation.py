@@ -130,7 +130,8 @@ def _row_pose(object_in_hand: np.ndarray) -> list[float]:
     return [*t[:3, 3], *t[:3, 0], *t[:3, 1]]
 
 
-def test_results_line_up_with_shuffled_rows(hand, tmp_path):
+def make_run(hand, tmp_path, order=(3, 0, 2, 1)):
+    """A small run table whose rows have known outcomes, in the given row order."""
     q_held, box, pose_held = pinched_box(hand)
     cube = trimesh.creation.box(extents=[0.05, 0.05, 0.05])
     deep = translation(PALM_FACE_X - 0.02 + 0.025, 0.0, -0.045)
@@ -149,7 +150,6 @@ def test_results_line_up_with_shuffled_rows(hand, tmp_path):
         # step 2 of sequence 2 also holds the box of step 1, the cube is deep in the palm
         (2, 2, "cube", deep, q_held, th, False, 20.0),
     ]
-    order = [3, 0, 2, 1]
     rows = [rows[i] for i in order]
     k = hand.num_joints
     table = pa.table({
@@ -168,6 +168,11 @@ def test_results_line_up_with_shuffled_rows(hand, tmp_path):
         {"object_id": name, "sha256": sha[name], "scale": 1.0, "source": str(paths[name])}
         for name in ("box", "cube")]}
     table = table.replace_schema_metadata({METADATA_KEY: json.dumps(metadata).encode()})
+    return table, metadata, rows
+
+
+def test_results_line_up_with_shuffled_rows(hand, tmp_path):
+    table, metadata, rows = make_run(hand, tmp_path)
     calls = []
     success, pen = validate_table(table, metadata, hand, MuJoCoValidator(), workers=2,
                                   progress=lambda done, total: calls.append((done, total)))
@@ -218,3 +223,31 @@ def test_validators_are_registered_and_isaacgym_explains_itself():
         assert "Isaac Gym" in isaac.unavailable_hint and "\n" not in isaac.unavailable_hint
         with pytest.raises(SeqGraspError):
             validate_table(pa.table({"step": pa.array([], pa.int16())}), {}, None, isaac)
+
+
+def test_validate_command_writes_columns_and_prints_table(hand, tmp_path):
+    from typer.testing import CliRunner
+    import typer
+
+    from seqgrasp_cli.validate import register
+    from seqgrasp_core.runfile import read_run, write_run
+
+    table, metadata, rows = make_run(hand, tmp_path, order=(1, 0))
+    run = tmp_path / "run.parquet"
+    write_run(run, table, metadata)
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    register(app)
+    result = CliRunner().invoke(app, ["validate", str(run), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "success" in result.output
+    out, meta = read_run(tmp_path / "run_validated.parquet")
+    assert out.column("success").to_pylist() == [r[6] for r in rows]
+    assert out.column_names[:table.num_columns] == table.column_names
+    assert meta["objects"] == metadata["objects"]
+
+    (tmp_path / "junk.parquet").write_bytes(b"not parquet")
+    from seqgrasp_core.errors import RunFileError
+
+    result = CliRunner().invoke(app, ["validate", str(tmp_path / "junk.parquet")])
+    assert isinstance(result.exception, RunFileError)

@@ -33,6 +33,7 @@ class Primitive:
     geom: int
     kind: int
     size: np.ndarray
+    rbound: float        # radius of a sphere about the geom's centre that holds it
     samples: np.ndarray  # (P, 3) surface points in the geom frame
 
 
@@ -112,6 +113,7 @@ def hand_primitives(model, hand_geoms: np.ndarray, spacing: float = DEFAULT_SPAC
                     ) -> list[Primitive]:
     """The hand's collision primitives of a compiled scene, with surface samples."""
     return [Primitive(int(g), int(model.geom_type[g]), model.geom_size[g].copy(),
+                      float(model.geom_rbound[g]),
                       primitive_samples(int(model.geom_type[g]), model.geom_size[g], spacing))
             for g in hand_geoms]
 
@@ -149,15 +151,20 @@ def max_penetration(primitives: list[Primitive], geom_xpos: np.ndarray,
     mesh, ``samples[i]`` its surface points (object frame) and ``object_in_hand[i]``
     its 4×4 pose in the hand frame.
     """
-    hand_pts = np.concatenate([_apply(_frame(geom_xpos, geom_xmat, p.geom), p.samples)
-                               for p in primitives])
     worst = 0.0
     for mesh, pts, pose in zip(meshes, samples, object_in_hand):
-        to_object = np.linalg.inv(pose)
-        worst = max(worst, _into_mesh(mesh, _apply(to_object, hand_pts)))
+        lo, hi = mesh.bounds
+        centre = _apply(pose, ((lo + hi) / 2)[None])[0]
+        radius = float(np.linalg.norm(hi - lo)) / 2
+        near = [p for p in primitives
+                if np.linalg.norm(geom_xpos[p.geom] - centre) <= p.rbound + radius]
+        if not near:
+            continue
+        frames = [_frame(geom_xpos, geom_xmat, p.geom) for p in near]
+        hand_pts = np.concatenate([_apply(f, p.samples) for f, p in zip(frames, near)])
+        worst = max(worst, _into_mesh(mesh, _apply(np.linalg.inv(pose), hand_pts)))
         in_hand = _apply(pose, pts)
-        for prim in primitives:
-            frame = _frame(geom_xpos, geom_xmat, prim.geom)
+        for prim, frame in zip(near, frames):
             local = (in_hand - frame[:3, 3]) @ frame[:3, :3]
             worst = max(worst, -float(primitive_sdf(prim.kind, prim.size, local).min()))
     for i in range(len(meshes)):
