@@ -19,6 +19,9 @@ class SeqGraspError(Exception):
     def one_line(self) -> str:
         return f"{self.message} — {self.hint}" if self.hint else self.message
 
+    def __str__(self) -> str:
+        return self.one_line()
+
 
 class MeshError(SeqGraspError):
     """A mesh file is missing, unreadable, empty, or not a closed surface."""

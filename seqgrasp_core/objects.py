@@ -77,7 +77,8 @@ def read_mesh(path: str | Path):
                         f"{str(exc)[:80]})",
                         f"give a mesh file ({', '.join(MESH_SUFFIXES)})") from None
     if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
-        raise MeshError(f"{path} holds no triangles", "export the object as a triangle mesh")
+        raise MeshError(f"{path} is not a mesh: it holds no triangles",
+                        "export the object as a triangle mesh")
     mesh = loaded
     if not mesh.is_watertight:
         mesh.merge_vertices()

@@ -88,7 +88,7 @@ def optimize(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
     """Run annealed MALA on ``pose`` ``(B, 9+K)`` with joint masks ``ctx.active``.
 
     ``os_index`` ``(B,)`` selects each sequence's contact pools. ``progress(step,
-    energy)`` is called every ``progress_every`` steps.
+    energy)`` is called at the start and every ``progress_every`` steps.
     """
     b, d = pose.shape
     movable = torch.cat((torch.ones(b, BASE_DIM, dtype=torch.bool, device=pose.device),
@@ -99,6 +99,8 @@ def optimize(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
     e, terms, grad = _evaluate(energy, ctx, pose, contacts, 0, config.steps)
     ema = torch.zeros(d, dtype=pose.dtype, device=pose.device)
     accepted = 0
+    if progress is not None:
+        progress(0, e)
     for step in range(1, config.steps + 1):
         ema = config.rms_mu * (grad ** 2).mean(0) + (1 - config.rms_mu) * ema
         delta = config.step_size_at(step) * grad / (ema.sqrt() + 1e-6)

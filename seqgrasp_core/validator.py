@@ -37,9 +37,10 @@ class Validator(ABC):
                  progress: Callable[[int, int], None] | None = None) -> list[StepResult]:
         """Validate every row of a run table (see docs/data-format.md).
 
-        ``meshes`` maps ``object_sha256`` to a loaded, scaled mesh; ``hand`` is the
-        :class:`~seqgrasp_core.hand_spec.HandSpec`. Returns one result per row, in
-        row order.
+        ``meshes`` maps ``object_sha256`` to the mesh as read from its file (not
+        scaled: each row's ``object_scale`` is applied); ``hand`` is the
+        :class:`~seqgrasp_core.hand_spec.HandSpec`. ``progress(done, total)`` is
+        called as rows finish. Returns one result per row, in row order.
         """
 
 

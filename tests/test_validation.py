@@ -247,7 +247,7 @@ def test_validate_command_writes_columns_and_prints_table(hand, tmp_path):
     assert meta["objects"] == metadata["objects"]
 
     (tmp_path / "junk.parquet").write_bytes(b"not parquet")
-    from seqgrasp_core.errors import RunFileError
-
     result = CliRunner().invoke(app, ["validate", str(tmp_path / "junk.parquet")])
-    assert isinstance(result.exception, RunFileError)
+    assert result.exit_code == 2
+    assert "not a readable Parquet file" in result.output
+    assert not (tmp_path / "junk_validated.parquet").exists()

@@ -1,0 +1,109 @@
+"""The command line: a real generate on meshes made here, listings, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from seqgrasp_cli.main import app
+
+runner = CliRunner()
+
+
+def _run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_generate_writes_a_valid_run_file(mesh_dir, tmp_path):
+    out = tmp_path / "run.parquet"
+    result = _run("generate", "--hand", "allegro", "--object", mesh_dir / "a.obj",
+                  "--object", mesh_dir / "b.stl", "--batch", 8, "--steps", 40, "--out", out)
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    meta = json.loads(table.schema.metadata[b"seqgrasp"])
+    assert meta["hand"] == "allegro" and meta["steps"] == 40 and meta["batch"] == 8
+    assert [o["object_id"] for o in meta["objects"]] == ["a", "b"]
+    rows = table.to_pylist()
+    assert {r["step"] for r in rows} == {1, 2}
+    assert len([r for r in rows if r["step"] == 1]) == 8
+    for r in rows:
+        assert len(r["pose"]) == 9 and len(r["joints"]) == 16 and len(r["joint_mask"]) == 16
+        assert r["object_id"] == ("a" if r["step"] == 1 else "b")
+        assert r["energy_total"] >= 0
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_generate_with_fixed_os_order_and_a_disabled_term(mesh_dir, tmp_path):
+    out = tmp_path / "fixed.parquet"
+    result = _run("generate", "--object", mesh_dir / "a.obj", "--object", mesh_dir / "b.stl",
+                  "--batch", 4, "--steps", 10, "--os", "ring-palm", "--os", "index-middle",
+                  "--energy", "hop=0", "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = pq.read_table(out).to_pylist()
+    assert {(r["step"], r["os_name"]) for r in rows} == {(1, "ring-palm"), (2, "index-middle")}
+    assert all(r["energy_hop"] == 0.0 for r in rows)
+    meta = json.loads(pq.read_schema(out).metadata[b"seqgrasp"])
+    assert meta["weights"]["hop"] == 0.0
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--object", "missing.obj"], "missing.obj not found"),
+    (["--object", "{m}/notes.obj"], "not a mesh"),
+    (["--object", "{m}/tube.stl"], "not watertight"),
+    (["--object", "{m}/huge.obj"], "grasps objects up to"),
+    (["--hand", "robotiq"], "unknown hand 'robotiq'"),
+    (["--object", "{m}/a.obj", "--energy", "grip=3"], "unknown energy term 'grip'"),
+    (["--object", "{m}/a.obj", "--energy", "hop=x"], "not a number"),
+    (["--object", "{m}/a.obj", "--os", "pinky-palm"], "no opposition space 'pinky-palm'"),
+    (["--object", "{m}/a.obj", "--object", "{m}/b.stl", "--os", "thumb-index",
+      "--os", "thumb-palm"], "no joint left"),
+    (["--object", "{m}/a.obj", "--device", "cuda"], "CUDA is not available"),
+])
+def test_bad_input_is_one_line_and_no_output(mesh_dir, tmp_path, args, expected):
+    out = tmp_path / "bad.parquet"
+    args = [a.format(m=mesh_dir) for a in args]
+    result = _run("generate", *args, "--batch", 2, "--steps", 2, "--out", out)
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_a_repairable_mesh_is_repaired(mesh_dir, tmp_path):
+    out = tmp_path / "nicked.parquet"
+    result = _run("generate", "--object", mesh_dir / "nicked.stl", "--batch", 2, "--steps", 2,
+                  "--out", out)
+    assert result.exit_code == 0, result.output
+    assert out.exists()
+
+
+def test_hands_and_os_list_json():
+    hands = json.loads(_run("hands", "--json").stdout)["hands"]
+    allegro = next(h for h in hands if h["name"] == "allegro")
+    assert allegro["joints"] == 16 and allegro["opposition_spaces"] == 7
+    spaces = json.loads(_run("os", "list", "--hand", "allegro", "--json").stdout)
+    names = [s["name"] for s in spaces["opposition_spaces"]]
+    assert names == ["middle-ring", "index-middle", "thumb-index", "ring-palm", "middle-palm",
+                     "index-palm", "thumb-palm"]
+    ring_palm = spaces["opposition_spaces"][3]
+    assert ring_palm["joints"] == ["rfj0", "rfj1", "rfj2", "rfj3"]
+
+
+def test_energies_and_plugins_json():
+    terms = {t["name"]: t for t in json.loads(_run("energies", "--json").stdout)["energy_terms"]}
+    assert {n: t["default_weight"] for n, t in terms.items()} == {
+        "fc": 50.0, "dis": 50.0, "hop": 5.0, "hsp": 5.0, "joint": 1.0, "oop": 5.0}
+    assert "e^(2" in terms["hop"]["schedule"]
+    plugins = {p["name"]: p for p in json.loads(_run("plugins", "--json").stdout)["plugins"]}
+    assert plugins["allegro"]["status"] == "ok"
+    assert "hand:allegro" in plugins["allegro"]["provides"]
+
+
+def test_unknown_hand_in_os_list_is_one_line():
+    result = _run("os", "list", "--hand", "robotiq")
+    assert result.exit_code == 2
+    assert "unknown hand 'robotiq'" in result.stderr

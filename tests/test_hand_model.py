@@ -1,0 +1,98 @@
+"""The hand model: kinematics, contact candidates and surface points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from seqgrasp_core.hand_geometry import read_collision_primitives
+
+
+def test_fk_matches_yourdfpy(allegro):
+    """pytorch_kinematics (ours) against yourdfpy's independent FK, random joints."""
+    import yourdfpy
+
+    robot = yourdfpy.URDF.load(str(allegro.spec.urdf_path), load_meshes=False)
+    rng = np.random.default_rng(1)
+    lo, hi = allegro.lower.numpy(), allegro.upper.numpy()
+    joints = rng.uniform(lo, hi, size=(5, allegro.num_joints))
+    ours = allegro.link_transforms(torch.as_tensor(joints, dtype=torch.float32)).double()
+    for b in range(len(joints)):
+        cfg = {name: joints[b, i] for i, name in enumerate(allegro.spec.joint_names)}
+        robot.update_cfg(cfg)
+        for li, link in enumerate(allegro.link_names):
+            ref = robot.get_transform(link, robot.base_link)
+            assert np.abs(ours[b, li].numpy() - ref).max() < 1e-5, link
+
+
+def test_fk_is_batched_and_differentiable(allegro):
+    joints = allegro.open_pose.expand(7, -1).clone().requires_grad_(True)
+    t = allegro.link_transforms(joints)
+    assert t.shape == (7, len(allegro.link_names), 4, 4)
+    t[:, :, :3, 3].sum().backward()
+    assert joints.grad is not None and torch.isfinite(joints.grad).all()
+
+
+def _inside_any(prims, link, pts):
+    hits = np.zeros(len(pts), dtype=bool)
+    for p in prims:
+        if p.link == link:
+            hits |= p.trimesh().contains(pts)
+    return hits
+
+
+def test_contact_normals_point_into_their_link(allegro):
+    """A point 2 mm along the inward normal is inside the link; 2 mm against it is not."""
+    prims, _ = read_collision_primitives(allegro.spec.urdf_path)
+    for group in allegro.spec.contact_groups.values():
+        for link in set(group.links):
+            sel = np.array([lk == link for lk in group.links])
+            pts, normals = group.points[sel], group.normals[sel]
+            assert _inside_any(prims, link, pts + 0.002 * normals).all(), (group.name, link)
+            assert not _inside_any(prims, link, pts - 0.002 * normals).any(), (group.name, link)
+
+
+def test_surface_points_lie_on_the_collision_geometry(allegro):
+    import trimesh
+
+    prims, _ = read_collision_primitives(allegro.spec.urdf_path)
+    for link in set(allegro.link_names):
+        idx = (allegro.surface_link == allegro.link_names.index(link)).nonzero()[:, 0]
+        if len(idx) == 0:
+            continue
+        pts = allegro.surface_local[idx].double().numpy()
+        meshes = [p.trimesh() for p in prims if p.link == link]
+        dist = np.min([np.abs(trimesh.proximity.signed_distance(m, pts)) for m in meshes], axis=0)
+        assert dist.max() < 1e-3, link
+
+
+def test_link_joint_dependencies_follow_the_tree(allegro):
+    names = allegro.link_names
+    joints = list(allegro.spec.joint_names)
+    tip = allegro.link_joints[names.index("ff_tip")]
+    assert [joints[i] for i in tip.nonzero()[:, 0]] == ["ffj0", "ffj1", "ffj2", "ffj3"]
+    assert not allegro.link_joints[names.index("palm")].any()
+
+
+def test_chunked_surface_query_finds_the_same_points_as_brute_force(allegro):
+    """The broad/narrow-phase box query returns exactly the points inside the box."""
+    from seqgrasp_core.pose import matrix_to_rot6d, pose_to_matrix
+
+    g = torch.Generator().manual_seed(3)
+    b = 6
+    joints = allegro.lower + (allegro.upper - allegro.lower) * torch.rand(b, 16, generator=g)
+    links = allegro.link_transforms(joints)
+    pose = torch.cat((torch.randn(b, 3, generator=g) * 0.03,
+                      matrix_to_rot6d(torch.linalg.qr(torch.randn(b, 3, 3, generator=g))[0]),
+                      joints), dim=1)
+    frame = pose_to_matrix(pose)
+    lo, hi = torch.tensor([-0.03, -0.04, -0.02]), torch.tensor([0.05, 0.03, 0.06])
+    batch, pts = allegro.surface_near_box(frame, links, lo, hi)
+    full = allegro.surface(frame.unsqueeze(1) @ links).transpose(1, 2)  # (B, N, 3)
+    inside = ((full >= lo) & (full <= hi)).all(-1)
+    assert len(batch) == int(inside.sum())
+    for i in range(b):
+        ours = pts[batch == i].sort(dim=0).values
+        ref = full[i][inside[i]].sort(dim=0).values
+        assert torch.allclose(ours, ref, atol=1e-6)
