@@ -8,12 +8,15 @@ from typing import Optional
 
 import typer
 
+from .errors import user_errors, warn_plugin_failures
+
 
 def default_out(run: Path) -> Path:
     """``runs/x.parquet`` → ``runs/x_validated.parquet``."""
     return run.with_name(f"{run.stem}_validated.parquet")
 
 
+@user_errors
 def validate(
     run: Path = typer.Argument(..., help="Run file written by `seqgrasp generate` (.parquet)."),
     out: Optional[Path] = typer.Option(
@@ -42,6 +45,7 @@ def validate(
     console = Console()
     table, metadata = read_run(run)
     plugins = load_plugins()
+    warn_plugin_failures(plugins)
     hand_name = metadata.get("hand")
     if not hand_name:
         raise RunFileError(f"{run} does not say which hand it is for",
