@@ -31,6 +31,8 @@ def generate(
     out: Annotated[Path, typer.Option("--out", help="Run file to write (Parquet).")] = Path("run.parquet"),
     threads: Annotated[Optional[int], typer.Option(
         "--threads", help="CPU threads for torch (default: all cores).")] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="Split the batch over N local processes (CPU speed-up).")] = 1,
 ) -> None:
     """Generate sequential multi-object grasps for a sequence of objects."""
     import torch
@@ -47,7 +49,7 @@ def generate(
     request = GenerateRequest(hand=hand, objects=object_, object_count=objects,
                               scale_objects=scale_objects, batch=batch, steps=steps, seed=seed,
                               device=device, energy=tuple(energy or ()), os_order=tuple(os_ or ()),
-                              out=out)
+                              out=out, workers=workers)
     console = Console(stderr=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("E={task.fields[energy]:.4g}"), TimeElapsedColumn(),

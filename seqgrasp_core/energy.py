@@ -114,6 +114,12 @@ class GraspState:
         """The two contact points ``(B, 2, 3)``."""
         return self._contacts[0]
 
+    @cached_property
+    def contact_surface(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Signed distance ``(B, 2)`` of the contacts to the object and the object's
+        outward normal ``(B, 2, 3)`` there (no gradient)."""
+        return self.ctx.sdf.value_and_normal(self.contacts)
+
     @property
     def contact_normals(self) -> torch.Tensor:
         """Their inward hand normals ``(B, 2, 3)`` (unit)."""

@@ -20,6 +20,7 @@ from .hand_model import HandModel
 from .objects import PAPER_SIZE_RANGE, GraspObject, demo_object_paths, load_object
 from .opposition import check_fixed_order
 from .optimizer import MalaConfig
+from .parallel import generate_in_workers
 from .plugins import Plugins
 from .runfile import outcomes_to_table, write_run
 from .sequence import GenerateConfig, ProgressFn, generate
@@ -92,6 +93,7 @@ class GenerateRequest:
     energy: tuple[str, ...] = ()
     os_order: tuple[str, ...] = ()
     out: Path = Path("run.parquet")
+    workers: int = 1
 
 
 def check_output(path: Path) -> None:
@@ -112,18 +114,25 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
     device = resolve_device(request.device)
     if request.os_order:
         check_fixed_order(spec, list(request.os_order))
+    if request.workers < 1:
+        raise SeqGraspError("--workers must be at least 1", "e.g. --workers 2")
     check_output(Path(request.out))
     objects = load_objects(request.objects, request.object_count, request.scale_objects,
                            spec.name, spec.max_object_size)
     if on_ready is not None:
         on_ready(objects)
-    hand = HandModel(spec, device=device)
     energy = build_energy(plugins, weights)
     config = GenerateConfig(batch=request.batch, seed=request.seed, device=str(device),
                             os_order=tuple(request.os_order) or None,
                             mala=MalaConfig(steps=request.steps))
     t0 = time.perf_counter()
-    outcomes = generate(hand, objects, energy, config, progress)
+    if request.workers > 1:
+        size_range = PAPER_SIZE_RANGE if request.scale_objects else None
+        outcomes = generate_in_workers(spec.name, objects, size_range,
+                                       {k: w for k, w in weights.items() if w != 0.0}, config,
+                                       request.workers, progress)
+    else:
+        outcomes = generate(HandModel(spec, device=device), objects, energy, config, progress)
     seconds = time.perf_counter() - t0
     table = outcomes_to_table(outcomes, spec.name, sorted(weights))
     metadata = {
@@ -131,6 +140,7 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
         "steps": request.steps, "device": str(device), "weights": weights,
         "schedules": {n: plugins.energy_terms.get(n).schedule for n in weights},
         "os_order": list(request.os_order) or None, "version": __version__,
+        "workers": request.workers,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
         "objects": [{"object_id": o.object_id, "sha256": o.sha256, "scale": o.scale,

@@ -86,6 +86,12 @@ class SDFGrid:
 
 
 class _GridSDF(torch.autograd.Function):
+    """Signed distance and its spatial gradient from one ``grid_sample`` call.
+
+    Outputs ``(value (...), gradient (..., 3))``; only ``value`` is differentiable,
+    and its backward uses the sampled gradient.
+    """
+
     @staticmethod
     def forward(ctx, points, volume, lo, hi):
         inside = torch.minimum(torch.maximum(points, lo), hi)
@@ -93,22 +99,21 @@ class _GridSDF(torch.autograd.Function):
         sampled = torch.nn.functional.grid_sample(
             volume, norm.reshape(1, 1, 1, -1, 3), mode="bilinear", padding_mode="border",
             align_corners=True).reshape(4, -1)
-        offset = points - inside
-        outside = offset.reshape(-1, 3).norm(dim=-1)
+        offset = (points - inside).reshape(-1, 3)
+        outside = offset.norm(dim=-1)
         value = sampled[0] + outside
-        grad = sampled[1:].T
         # Outside the grid the distance grows along the offset direction.
-        far = outside > 0
-        grad = torch.where(far.unsqueeze(-1), offset.reshape(-1, 3) / outside.clamp_min(1e-12)
-                           .unsqueeze(-1), grad)
+        grad = torch.where((outside > 0).unsqueeze(-1),
+                           offset / outside.clamp_min(1e-12).unsqueeze(-1), sampled[1:].T)
+        grad = grad.reshape(*points.shape)
         ctx.save_for_backward(grad)
-        return value.reshape(points.shape[:-1])
+        ctx.mark_non_differentiable(grad)
+        return value.reshape(points.shape[:-1]), grad
 
     @staticmethod
-    def backward(ctx, grad_out):
+    def backward(ctx, grad_value, _grad_gradient):
         (grad,) = ctx.saved_tensors
-        g = grad_out.reshape(-1, 1) * grad
-        return g.reshape(*grad_out.shape, 3), None, None, None
+        return grad_value.unsqueeze(-1) * grad, None, None, None
 
 
 class TorchSDF:
@@ -122,17 +127,13 @@ class TorchSDF:
 
     def __call__(self, points: torch.Tensor) -> torch.Tensor:
         """Signed distance ``(...)``, negative inside; differentiable in ``points``."""
-        return _GridSDF.apply(points, self.volume, self.lo, self.hi)
+        return _GridSDF.apply(points, self.volume, self.lo, self.hi)[0]
 
-    def normal(self, points: torch.Tensor) -> torch.Tensor:
-        """Outward unit surface normal ``(..., 3)`` at (or near) ``points``, no gradient."""
-        with torch.no_grad():
-            inside = torch.minimum(torch.maximum(points, self.lo), self.hi)
-            norm = (inside - self.lo) / (self.hi - self.lo) * 2.0 - 1.0
-            g = torch.nn.functional.grid_sample(
-                self.volume, norm.reshape(1, 1, 1, -1, 3), mode="bilinear",
-                padding_mode="border", align_corners=True).reshape(4, -1)[1:].T
-            return torch.nn.functional.normalize(g, dim=-1).reshape(points.shape)
+    def value_and_normal(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Signed distance ``(...)`` (differentiable) and outward unit normal ``(..., 3)``
+        (no gradient), from one grid lookup."""
+        value, grad = _GridSDF.apply(points, self.volume, self.lo, self.hi)
+        return value, torch.nn.functional.normalize(grad, dim=-1)
 
     def penetration(self, batch: torch.Tensor, points: torch.Tensor, size: int) -> torch.Tensor:
         """Summed depth inside the object per sequence, ``(size,)`` metres, of points

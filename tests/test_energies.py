@@ -39,10 +39,10 @@ def test_force_closure_of_same_side_contacts_is_positive():
 def test_force_closure_term_uses_object_normals(sphere_sdf):
     """On a sphere SDF: antipodal contacts ≈ 0; two contacts on one side clearly > 0."""
 
-    class State:
+    class State:  # the two things the term reads
         def __init__(self, contacts):
             self.contacts = contacts
-            self.ctx = type("Ctx", (), {"sdf": sphere_sdf})
+            self.contact_surface = sphere_sdf.value_and_normal(contacts)
 
     term = ForceClosure()
     d = torch.nn.functional.normalize(torch.tensor([0.3, -0.5, 0.8]), dim=0) * 0.03
@@ -53,7 +53,6 @@ def test_force_closure_term_uses_object_normals(sphere_sdf):
 
 
 def _ctx(hand, sdf, held=()):
-    b = 1
     active = hand.os_masks[:1].clone()
     return StepContext(hand=hand, sdf=sdf, active=active, held=list(held))
 
@@ -89,15 +88,13 @@ def test_object_inside_held_object_gives_positive_oop(allegro):
     held_pts = torch.as_tensor(sample_surface(held_mesh, 200), dtype=torch.float32)
     hand_to_held = torch.eye(4)[None]
 
+    # The held object sits at the hand origin (hand frame = held object's frame).
+    held = HeldObject(sdf, hand_to_held, to_frame(torch.linalg.inv(hand_to_held),
+                                                  held_pts[None]))
+
     def energy(offset):
         pose = _pose(np.eye(3), [offset, 0.0, 0.0], allegro.open_pose)
-        hand_to_current = GraspState(_ctx(allegro, sdf), pose, torch.zeros(1, 2,
-                                     dtype=torch.long)).hand_to_object
-        # Held object at the hand origin (hand frame = held object frame).
-        held = HeldObject(sdf, hand_to_held, to_frame(torch.linalg.inv(hand_to_held),
-                                                      held_pts[None]))
         state = GraspState(_ctx(allegro, sdf, [held]), pose, torch.zeros(1, 2, dtype=torch.long))
-        del hand_to_current
         return ObjectObjectPenetration()(state).item()
 
     assert energy(0.0) > 0.1     # sphere of radius 2 cm centred in a 4 cm box

@@ -23,5 +23,5 @@ class ForceClosure(EnergyTerm):
 
     def __call__(self, state: GraspState) -> torch.Tensor:
         # The contact force pushes into the object along its inward surface normal.
-        inward = -state.ctx.sdf.normal(state.contacts)
+        inward = -state.contact_surface[1]
         return force_closure(state.contacts, inward)
