@@ -72,13 +72,21 @@ def read_collision_primitives(urdf_path) -> tuple[list[Primitive], dict[str, str
     Mesh collisions are refused: seqgrasp's hand contract is primitives only, so
     penetration and physics agree on one geometry.
     """
+    import logging
+
     import yourdfpy
 
+    # yourdfpy warns about simulator-specific tags (e.g. <mujoco>) that URDFs may carry.
+    log = logging.getLogger("yourdfpy")
+    level = log.level
+    log.setLevel(logging.ERROR)
     try:
         robot = yourdfpy.URDF.load(str(urdf_path), build_scene_graph=False, load_meshes=False,
                                    build_collision_scene_graph=False)
     except Exception as exc:
         raise HandSpecError(f"cannot read URDF {urdf_path}: {exc}", "fix the URDF") from None
+    finally:
+        log.setLevel(level)
     prims: list[Primitive] = []
     for link in robot.robot.links:
         for col in link.collisions:
