@@ -1,0 +1,56 @@
+"""``seqgrasp hand contacts``: tools for hand-plugin authors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import user_errors
+
+hand_app = typer.Typer(help="Tools for writing hand plugins.", no_args_is_help=True)
+
+
+@hand_app.command("contacts")
+@user_errors
+def contacts(
+    urdf: Annotated[Path, typer.Argument(help="The hand's URDF (collision primitives only).")],
+    out: Annotated[Path, typer.Option("--out", help="Contact file to write.")] = Path("contacts.json"),
+    rules: Annotated[Optional[Path], typer.Option(
+        "--rules", help="TOML file of facing rules ([[group]] name, links, direction, ...).")] = None,
+    spacing: Annotated[Optional[float], typer.Option(
+        "--spacing", min=0.5, help="Sample spacing in mm (default: the rule file's, or 4).")] = None,
+    pad_axis: Annotated[Optional[str], typer.Option(
+        "--pad-axis", help="Without --rules: one <branch>_pad group per finger branch, facing "
+                           "this link-frame axis (+x, -y, or 0,-1,0).")] = None,
+    palm_axis: Annotated[Optional[str], typer.Option(
+        "--palm-axis", help="Without --rules: a palm group on the root link facing this axis.")] = None,
+    max_angle: Annotated[float, typer.Option(
+        "--max-angle", help="With --pad-axis: largest angle (deg) between normal and axis.")] = 45.0,
+) -> None:
+    """Sample contact candidates on a URDF's collision surfaces, grouped by facing direction."""
+    from seqgrasp_core.contact_sampling import branch_rules, load_rules, sample_contacts, write_contacts
+    from seqgrasp_core.errors import HandSpecError
+
+    if not urdf.is_file():
+        raise HandSpecError(f"URDF {urdf} not found", "give the path of the hand's URDF")
+    file_spacing = None
+    if rules is not None:
+        rule_list, file_spacing = load_rules(rules)
+    elif pad_axis is not None:
+        rule_list = branch_rules(urdf, pad_axis, palm_axis, max_angle)
+    else:
+        raise HandSpecError("no facing rules given", "pass --rules FILE or --pad-axis AXIS")
+    spacing_m = spacing / 1000 if spacing is not None else (file_spacing or 0.004)
+    groups = sample_contacts(urdf, rule_list, spacing_m)
+    source = f"--rules {rules.name}" if rules is not None else f"--pad-axis {pad_axis}"
+    write_contacts(groups, out, note=f"seqgrasp hand contacts {urdf.name} {source} "
+                                     f"--spacing {spacing_m * 1000:g}")
+    for name, entries in groups.items():
+        typer.echo(f"{name}: {len(entries)} points on {len({e['link'] for e in entries})} links")
+    typer.echo(f"wrote {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(hand_app, name="hand")
