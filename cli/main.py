@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from . import generate, hand, listing
+from . import generate, hand, listing, replay, show
 
 app = typer.Typer(name="seqgrasp", no_args_is_help=True, add_completion=False,
                   help="Sequential multi-object dexterous grasp generation (SeqGrasp).")
 generate.register(app)
 listing.register(app)
 hand.register(app)
+show.register(app)
+replay.register(app)
 
 try:  # commands of later components register only when present
     from . import validate

@@ -38,6 +38,13 @@ class HardwareBackend(ABC):
         Returns the final largest absolute tracking error over active joints (radians).
         """
 
+    def place_object(self, step: int, object_id: str, pose) -> None:
+        """Object ``step`` (1-based) is being placed at ``pose`` (4×4, hand frame, metres).
+
+        Called by a replay before the step's joints close. A real hand ignores it (a
+        person places the object); a simulated one may put the object in its scene.
+        """
+
     @abstractmethod
     def close(self) -> None:
         """Release torque and disconnect. Safe to call twice."""

@@ -90,3 +90,26 @@ def read_run(path: str | Path) -> tuple[pa.Table, dict]:
         raise RunFileError(f"{path} has corrupt seqgrasp metadata",
                            "regenerate it with `seqgrasp generate`") from None
     return table, metadata
+
+
+def sequence_rows(table: pa.Table, sequence_id: int, source: str = "the run file") -> list[dict]:
+    """The rows of one sequence as dicts, ordered by ``step`` (1, 2, …, n).
+
+    :class:`RunFileError` when ``sequence_id`` is not in ``table`` (the message names
+    the ids that are) or its steps have a gap.
+    """
+    ids = table.column("sequence_id").to_pylist()
+    picked = [i for i, s in enumerate(ids) if s == sequence_id]
+    if not picked:
+        known = sorted(set(ids))
+        have = (f"{known[0]}…{known[-1]}" if len(known) > 3 and known == list(
+            range(known[0], known[-1] + 1)) else ", ".join(map(str, known))) or "none"
+        raise RunFileError(f"{source} has no sequence {sequence_id}",
+                           f"choose one of its sequence ids: {have}")
+    rows = table.take(picked).to_pylist()
+    rows.sort(key=lambda r: r["step"])
+    steps = [int(r["step"]) for r in rows]
+    if steps != list(range(1, len(rows) + 1)):
+        raise RunFileError(f"sequence {sequence_id} in {source} has steps {steps}, "
+                           "not 1…n", "regenerate the run with `seqgrasp generate`")
+    return rows

@@ -22,15 +22,24 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import can
 import numpy as np
 
 from seqgrasp_core.errors import HandSpecError, SeqGraspError
 from seqgrasp_core.hardware import HardwareBackend
 
 from . import can_protocol as proto
+
+if TYPE_CHECKING:
+    import can
+
+
+def _can():
+    """python-can, imported on first use so that loading the plugin stays light."""
+    import can
+
+    return can
 
 # --------------------------------------------------------------------------- errors
 
@@ -204,6 +213,7 @@ class AllegroCanBackend(HardwareBackend):
         self._fault = None
         self._stop.clear()
         self._first_positions.clear()
+        can = _can()
         try:
             self._bus = can.Bus(interface=self.interface, channel=self.channel,
                                 bitrate=self.bitrate)
@@ -262,7 +272,7 @@ class AllegroCanBackend(HardwareBackend):
     def _flush(self) -> None:
         try:
             self._bus.flush_tx_buffer()
-        except (NotImplementedError, can.CanError):
+        except (NotImplementedError, _can().CanError):
             pass
         while self._bus.recv(timeout=0) is not None:
             pass
@@ -284,7 +294,7 @@ class AllegroCanBackend(HardwareBackend):
         if bus is None:
             raise HardwareError(f"the Allegro hand on {self._where()} is not open",
                                 "call open() first")
-        msg = can.Message(arbitration_id=frame.arbitration_id, data=frame.data,
+        msg = _can().Message(arbitration_id=frame.arbitration_id, data=frame.data,
                           is_extended_id=False, is_remote_frame=frame.remote,
                           dlc=frame.dlc if frame.remote else None)
         with self._send_lock:

@@ -1,0 +1,121 @@
+"""``seqgrasp replay``: execute one grasp sequence on a hand, or dry-run it in simulation."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import user_errors, warn_plugin_failures
+
+WARN_ERROR_RAD = 0.05  # a larger final tracking error is worth a look (blocked finger?)
+
+
+@user_errors
+def replay(
+    run: Annotated[Path, typer.Argument(help="Run file written by `seqgrasp generate` (.parquet).")],
+    sequence: Annotated[int, typer.Option("--sequence", "-s", help="Sequence id to replay.")],
+    backend: Annotated[str, typer.Option(
+        "--backend", "-b", help="Hardware backend: allegro-can (real hand) or allegro-sim "
+                                "(MuJoCo dry run); see `seqgrasp plugins`.")] = "allegro-sim",
+    interface: Annotated[Optional[str], typer.Option(
+        "--interface", help="CAN interface for allegro-can: socketcan, pcan, virtual, …")] = None,
+    channel: Annotated[Optional[str], typer.Option(
+        "--channel", help="CAN channel for allegro-can, e.g. can0 or PCAN_USBBUS1.")] = None,
+    max_speed: Annotated[Optional[float], typer.Option(
+        "--max-speed", min=0.01, help="Joint speed limit on the way to each target (rad/s; "
+                                      "backend default 1.0).")] = None,
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Do not ask before each step (objects are placed already, or "
+                            "it is a dry run).")] = False,
+    release: Annotated[bool, typer.Option(
+        "--release", help="Open the hand again after the last step.")] = False,
+    hold: Annotated[float, typer.Option(
+        "--hold", min=0.0, help="With --yes and without --release: seconds to keep holding "
+                                "before torque is released.")] = 0.0,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", min=0.1, help="Longest time for one move (s).")] = 15.0,
+) -> None:
+    """Replay a sequence: open the hand, then for each step ask for the object and
+    close that step's joints while the earlier ones hold; end holding (or --release)."""
+    import logging
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from seqgrasp_core.errors import RunFileError
+    from seqgrasp_core.plugins import load_plugins
+    from seqgrasp_core.replay import replay as run_replay
+    from seqgrasp_core.replay import replay_plan
+    from seqgrasp_core.runfile import read_run, sequence_rows
+
+    logging.getLogger("can").setLevel(logging.ERROR)  # our errors say what matters
+    table, metadata = read_run(run)
+    hand_name = metadata.get("hand")
+    if not hand_name:
+        raise RunFileError(f"{run} does not say which hand it is for",
+                           "regenerate it with `seqgrasp generate`")
+    plugins = load_plugins()
+    warn_plugin_failures(plugins)
+    spec = plugins.hand(hand_name)
+    hw = plugins.backends.get(backend)
+    plan = replay_plan(sequence_rows(table, sequence, str(run)), spec)
+    options = {k: v for k, v in (("interface", interface), ("channel", channel),
+                                 ("max_speed", max_speed)) if v is not None}
+
+    console = Console(stderr=True)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        console=console, transient=True)
+    task = progress.add_task(f"{backend}: sequence {sequence}", total=len(plan) + 1 + release)
+    view = Table(title=f"{run.name} · sequence {sequence} on {backend}")
+    for name in ("move", "joints moved", "tracking error rad", "°"):
+        view.add_column(name, justify="left" if name == "move" else "right")
+
+    def on_progress(label, done, total):
+        progress.update(task, description=f"{backend}: {label}", completed=done, total=total)
+
+    def on_result(r):
+        style = "red" if r.error_rad > WARN_ERROR_RAD else ""
+        view.add_row(r.label, str(r.joints_moved), f"[{style}]{r.error_rad:.4f}[/]" if style
+                     else f"{r.error_rad:.4f}", f"{math.degrees(r.error_rad):.2f}")
+        progress.console.print(f"{r.label}: tracking error {r.error_rad:.4f} rad")
+
+    def confirm(s):
+        progress.stop()
+        try:
+            return typer.confirm(f"Place object {s.step} ({s.object_id}) in the hand as "
+                                 "`seqgrasp show` draws it; close the fingers?", default=True)
+        finally:
+            progress.start()
+
+    def keep_holding():
+        progress.stop()
+        try:
+            if yes:
+                time.sleep(hold)
+            else:
+                typer.prompt("Holding the objects. Press Enter to release torque and exit",
+                             default="", show_default=False)
+        finally:
+            progress.start()
+
+    with progress:
+        results = run_replay(hw, spec, plan, options=options, confirm=None if yes else confirm,
+                             progress=on_progress, on_result=on_result, hold=keep_holding,
+                             release=release, timeout_s=timeout)
+    Console().print(view)
+    worst = max(r.error_rad for r in results if r.phase == "step")
+    typer.echo(f"replayed sequence {sequence} ({len(plan)} steps) on {backend}: largest step "
+               f"tracking error {worst:.4f} rad ({math.degrees(worst):.2f}°); "
+               + ("hand opened and released" if release else "torque released"))
+    if worst > WARN_ERROR_RAD:
+        typer.echo(f"warning: a tracking error above {WARN_ERROR_RAD} rad: a finger may be "
+                   "blocked by an object, or the move needs more time (--timeout)", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("replay")(replay)

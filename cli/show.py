@@ -1,0 +1,56 @@
+"""``seqgrasp show``: draw one sequence of a run file as HTML (interactive) or PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import user_errors, warn_plugin_failures
+
+FORMATS = {".html": "html", ".htm": "html", ".png": "png"}
+
+
+@user_errors
+def show(
+    run: Annotated[Path, typer.Argument(help="Run file written by `seqgrasp generate` (.parquet).")],
+    sequence: Annotated[int, typer.Option("--sequence", "-s", help="Sequence id to show.")],
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="FILE.html (interactive, offline) or FILE.png (static).")],
+    step: Annotated[Optional[int], typer.Option(
+        "--step", min=1, help="Only this step (PNG) or open at this step (HTML). "
+                              "Default: every step (PNG), the last step (HTML).")] = None,
+    objects: Annotated[Optional[Path], typer.Option(
+        "--objects", help="Folder with the run's meshes, matched by content hash "
+                          "(when they moved).")] = None,
+) -> None:
+    """Show the hand at each step with its objects (light → dark in grasp order) and
+    the contact points."""
+    from seqgrasp_core.errors import RunFileError, SeqGraspError
+    from seqgrasp_core.plugins import load_plugins
+    from seqgrasp_core.runfile import read_run
+    from seqgrasp_core.visualize import sequence_view, write_html, write_png
+
+    kind = FORMATS.get(out.suffix.lower())
+    if kind is None:
+        raise SeqGraspError(f"cannot tell the format of {out} from its suffix "
+                            f"{out.suffix or '(none)'!r}", "use --out FILE.html or FILE.png")
+    table, metadata = read_run(run)
+    hand_name = metadata.get("hand")
+    if not hand_name:
+        raise RunFileError(f"{run} does not say which hand it is for",
+                           "regenerate it with `seqgrasp generate`")
+    plugins = load_plugins()
+    warn_plugin_failures(plugins)
+    view = sequence_view(table, metadata, plugins.hand(hand_name), sequence,
+                         objects_dir=objects, source=str(run))
+    if step is not None:
+        view.step_view(step)  # a bad --step fails before anything is written
+    (write_html if kind == "html" else write_png)(view, out, step=step)
+    shown = f"step {step}" if step is not None else f"{len(view.steps)} steps"
+    typer.echo(f"wrote {out} ({view.title}; {shown})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("show")(show)
