@@ -126,11 +126,6 @@ class GraspState:
         return self._contacts[1]
 
     @cached_property
-    def spheres_hand(self) -> torch.Tensor:
-        """Self-penetration sphere centres ``(B, S, 3)`` in the hand frame."""
-        return self.hand.spheres(self.link_transforms)
-
-    @cached_property
     def held_surface(self) -> torch.Tensor | None:
         """Held objects' surface points ``(B, P, 3)``, or ``None`` at the first step."""
         pts = self.ctx.held_surface_hand

@@ -27,8 +27,10 @@ class HandModel(torch.nn.Module):
     - ``contact_local`` ``(C, 3)``, ``contact_normal_local`` ``(C, 3)`` inward,
       ``contact_link`` ``(C,)``;
     - ``sphere_local`` ``(S, 3)``, ``sphere_radius`` ``(S,)``, ``sphere_link`` ``(S,)``,
-      ``sphere_pairs`` ``(P, 2)`` pairs that may not overlap (also as an upper-triangular
-      ``sphere_pair_mask`` ``(S, S)``, with ``sphere_reach`` = summed radii there);
+      ``sphere_pairs`` ``(P, 2)`` pairs that may not overlap and can come close within
+      the joint ranges, ``sphere_pair_reach`` ``(P,)`` their summed radii, and
+      ``sphere_pair_difference`` ``(S, P)`` (+1/−1 per pair) so centres ``@`` it
+      gives every pair's offset in one product;
     - ``link_joints`` ``(L, K)`` bool: link ``l`` moves when joint ``k`` moves;
     - ``os_masks`` ``(O, K)``; ``pool_a``/``pool_b`` ``(O, M)`` contact indices padded
       with ``-1`` and their sizes ``pool_a_size``/``pool_b_size`` ``(O,)``.
@@ -58,7 +60,9 @@ class HandModel(torch.nn.Module):
 
         prims, parents = read_collision_primitives(spec.urdf_path)
         frame_names = self.chain.get_frame_names(exclude_fixed=False)
-        link_names = [n for n in frame_names if n in parents]
+        # Links in the order of FK's output frames, so no re-indexing is needed.
+        link_names = sorted((n for n in frame_names if n in parents),
+                            key=lambda n: int(self.chain.get_frame_indices(n)[0]))
         spec.check(set(link_names))
         self.link_names = link_names
         link_index = {n: i for i, n in enumerate(link_names)}
@@ -99,7 +103,11 @@ class HandModel(torch.nn.Module):
         self.register_buffer("link_joints", dep)
 
     def _build_surface(self, prims, link_index, count, seed, dtype) -> None:
-        dense, links = sample_primitives(prims, count * 6, seed)
+        if self.spec.surface_samples is not None:  # e.g. a mesh surface, per link
+            dense, links = self.spec.surface_samples
+            dense = np.asarray(dense, dtype=np.float64)
+        else:
+            dense, links = sample_primitives(prims, count * 6, seed)
         link_idx = torch.tensor([link_index[n] for n in links], dtype=torch.long)
         with torch.no_grad():
             t = self.link_transforms(self.open_pose.unsqueeze(0))[0]
@@ -142,11 +150,14 @@ class HandModel(torch.nn.Module):
             valid[i, :len(pts)] = True
             centre[i] = (pts.min(0).values + pts.max(0).values) / 2
             radius[i] = (pts - centre[i]).norm(dim=-1).max()
-        self.register_buffer("chunk_link", torch.tensor([c[0] for c in chunks]))
-        self.register_buffer("chunk_points", padded)
+        chunk_link = torch.tensor([c[0] for c in chunks])
+        self.register_buffer("chunk_points_t", padded.transpose(1, 2).contiguous())  # (C, 3, P)
         self.register_buffer("chunk_valid", valid)
         self.register_buffer("chunk_centre", centre)
         self.register_buffer("chunk_radius", radius)
+        self.register_buffer("chunk_link", chunk_link)
+        self.register_buffer("chunk_centre_lifted", lift_points(centre, chunk_link,
+                                                               len(self.link_names)))
 
     def _build_contacts(self, link_index, dtype) -> None:
         names, points, normals, links, offsets = [], [], [], [], {}
@@ -206,12 +217,32 @@ class HandModel(torch.nn.Module):
         self.register_buffer("sphere_link", links_t)
         self.register_buffer("sphere_lifted", lift_points(
             self.sphere_local, links_t, len(self.link_names)))
-        self.register_buffer("sphere_pairs", torch.stack((ii[keep_t], jj[keep_t]), dim=-1))
-        pair_mask = torch.zeros(len(links), len(links), dtype=dtype)
-        pair_mask[ii[keep_t], jj[keep_t]] = 1.0
-        self.register_buffer("sphere_pair_mask", pair_mask)
-        radius = self.sphere_radius
-        self.register_buffer("sphere_reach", (radius[:, None] + radius[None, :]) * pair_mask)
+        pairs = self._reachable_pairs(torch.stack((ii[keep_t], jj[keep_t]), dim=-1))
+        self.register_buffer("sphere_pairs", pairs)
+        self.register_buffer("sphere_pair_reach",
+                             self.sphere_radius[pairs[:, 0]] + self.sphere_radius[pairs[:, 1]])
+        difference = torch.zeros(len(links), len(pairs), dtype=dtype)
+        difference[pairs[:, 0], torch.arange(len(pairs))] = 1.0
+        difference[pairs[:, 1], torch.arange(len(pairs))] = -1.0
+        self.register_buffer("sphere_pair_difference", difference)
+
+    def _reachable_pairs(self, pairs: torch.Tensor, samples: int = 4096,
+                         margin: float = 0.01, seed: int = 0) -> torch.Tensor:
+        """The sphere pairs that come within ``margin`` (m) of touching anywhere in the
+        joint ranges, found by sampling; the others can never collide and are dropped
+        once here instead of being tested at every iteration."""
+        g = torch.Generator().manual_seed(seed)
+        lo, hi = self.lower, self.upper
+        closest = torch.full((len(pairs),), float("inf"), dtype=lo.dtype)
+        with torch.no_grad():
+            for _ in range(4):
+                joints = lo + (hi - lo) * torch.rand(samples // 4, len(lo), generator=g,
+                                                     dtype=lo.dtype)
+                c = self.place_fixed(self.link_transforms(joints), self.sphere_lifted)
+                gap = (c[:, pairs[:, 0]] - c[:, pairs[:, 1]]).norm(dim=-1) \
+                    - self.sphere_radius[pairs[:, 0]] - self.sphere_radius[pairs[:, 1]]
+                closest = torch.minimum(closest, gap.min(dim=0).values)
+        return pairs[closest < margin]
 
     # -- kinematics ---------------------------------------------------------
     @property
@@ -263,23 +294,32 @@ class HandModel(torch.nn.Module):
         """
         rot, trans = frame[:, :3, :3], frame[:, :3, 3]
         with torch.no_grad():
-            chunk_links = links[:, self.chunk_link]  # (B, C, 4, 4)
-            centre = (chunk_links[..., :3, :3] @ self.chunk_centre.unsqueeze(-1)).squeeze(-1) \
-                + chunk_links[..., :3, 3]
-            centre = centre @ rot.transpose(1, 2) + trans[:, None]
-            gap = (centre - centre.clamp(box_lo, box_hi)).norm(dim=-1)
-            near = gap <= self.chunk_radius
+            # Broad phase: chunk bounding spheres against the box (coordinate-major).
+            centre = rot @ self.place_fixed_t(links, self.chunk_centre_lifted) \
+                + trans.unsqueeze(-1)  # (B, 3, C)
+            gap2 = sum((centre[:, a] - centre[:, a].clamp(box_lo[a], box_hi[a])) ** 2
+                       for a in range(3))
+            near = gap2 <= self.chunk_radius ** 2
             if link_mask is not None:
                 near &= link_mask[:, self.chunk_link]
             b, chunk = near.nonzero(as_tuple=True)
-        link = self.chunk_link[chunk]
-        rot_k = rot[b] @ links[b, link, :3, :3]
-        trans_k = (rot[b] @ links[b, link, :3, 3].unsqueeze(-1)).squeeze(-1) + trans[b]
-        pts = self.chunk_points[chunk] @ rot_k.transpose(1, 2) + trans_k[:, None]
-        with torch.no_grad():
-            inside = self.chunk_valid[chunk] & ((pts >= box_lo) & (pts <= box_hi)).all(-1)
+            # Narrow phase: the near chunks' points against the box.
+            link_k = self.chunk_link[chunk]
+            rot_k = rot[b] @ links[b, link_k, :3, :3]
+            trans_k = (rot[b] @ links[b, link_k, :3, 3:4])[..., 0] + trans[b]
+            local = self.chunk_points_t[chunk]  # (K, 3, P)
+            inside = self.chunk_valid[chunk]
+            for a in range(3):
+                c = (rot_k[:, a, 0:1] * local[:, 0] + rot_k[:, a, 1:2] * local[:, 1]
+                     + rot_k[:, a, 2:3] * local[:, 2] + trans_k[:, a:a + 1])
+                inside &= (c >= box_lo[a]) & (c <= box_hi[a])
             k, p = inside.nonzero(as_tuple=True)
-        return b[k], pts[k, p]
+            batch, link = b[k], link_k[k]
+            local_m = local[k, :, p]  # (M, 3)
+        # Only the points found inside are placed again, with gradients.
+        t = links[batch, link]
+        in_hand = (t[:, :3, :3] @ local_m.unsqueeze(-1))[..., 0] + t[:, :3, 3]
+        return batch, (rot[batch] @ in_hand.unsqueeze(-1))[..., 0] + trans[batch]
 
     def moving_links(self, active: torch.Tensor) -> torch.Tensor:
         """``(B, L)`` bool: the link moves with the ``active`` ``(B, K)`` joints."""
@@ -308,3 +348,4 @@ def lift_points(local: torch.Tensor, link: torch.Tensor, n_links: int) -> torch.
     for j in range(4):
         out[link * 4 + j, cols] = homog[:, j]
     return out
+

@@ -2,7 +2,7 @@
 
 The hand's links are filled with spheres (from the URDF's collision primitives);
 the energy is the summed overlap ``max(r_i + r_j − |c_i − c_j|, 0)`` over sphere
-pairs on links that may not touch.
+pairs on links that may not touch and that can come close within the joint ranges.
 """
 
 from __future__ import annotations
@@ -19,13 +19,7 @@ class SelfPenetration(EnergyTerm):
 
     def __call__(self, state: GraspState) -> torch.Tensor:
         hand = state.hand
-        centres = state.spheres_hand
-        with torch.no_grad():  # broad phase: overlapping pairs, usually few
-            sq = (centres ** 2).sum(-1)
-            dist2 = sq[:, :, None] + sq[:, None, :] - 2 * centres @ centres.transpose(1, 2)
-            touching = (dist2 < hand.sphere_reach ** 2) & hand.sphere_pair_mask.bool()
-            b, i, j = touching.nonzero(as_tuple=True)
-        dist = (centres[b, i] - centres[b, j]).norm(dim=-1)
-        overlap = torch.relu(hand.sphere_reach[i, j] - dist)
-        out = torch.zeros(centres.shape[0], dtype=centres.dtype, device=centres.device)
-        return out.index_add(0, b, overlap) + 0.0 * centres.sum()
+        centres = hand.place_fixed_t(state.link_transforms, hand.sphere_lifted)  # (B, 3, S)
+        d = centres @ hand.sphere_pair_difference  # (B, 3, P): c_i − c_j, one matmul
+        dist = ((d * d).sum(dim=1) + 1e-12).sqrt()  # (B, P)
+        return torch.relu(hand.sphere_pair_reach - dist).sum(dim=1)
