@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import atomic_write_bytes
+from .output import write_output
 from .scene import CONTACT_COLOR, HAND_COLOR, SequenceView
 
 DECIMALS = 5  # coordinates rounded to 10 µm
@@ -64,5 +64,4 @@ def render_html(view: SequenceView, step: int | None = None) -> str:
 
 def write_html(view: SequenceView, path: str | Path, *, step: int | None = None) -> None:
     """Write the page atomically to ``path`` (a half-written page is never left)."""
-    text = render_html(view, step).encode("utf-8")
-    atomic_write_bytes(Path(path), lambda tmp: tmp.write_bytes(text))
+    write_output(path, render_html(view, step).encode("utf-8"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import atomic_write_bytes
+from .output import write_output
 from .scene import CONTACT_COLOR, SequenceView
 
 ELEVATION, AZIMUTH = 20.0, -40.0   # degrees: the palm (+x) turned towards the viewer
@@ -65,5 +65,4 @@ def render_png(view: SequenceView, step: int | None = None) -> bytes:
 
 def write_png(view: SequenceView, path: str | Path, *, step: int | None = None) -> None:
     """Render and write atomically to ``path``."""
-    data = render_png(view, step)
-    atomic_write_bytes(Path(path), lambda tmp: tmp.write_bytes(data))
+    write_output(path, render_png(view, step))
