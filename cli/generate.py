@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -33,6 +34,9 @@ def generate(
         "--threads", help="CPU threads for torch (default: all cores).")] = None,
     workers: Annotated[int, typer.Option(
         "--workers", help="Split the batch over N local processes (CPU speed-up).")] = 1,
+    mano_model: Annotated[Optional[Path], typer.Option(
+        "--mano-model", help="Your MANO model folder (MANO_RIGHT.pkl): the mano hand uses "
+                             "its real surface (needs smplx). Same as SEQGRASP_MANO_MODEL.")] = None,
 ) -> None:
     """Generate sequential multi-object grasps for a sequence of objects."""
     import torch
@@ -40,12 +44,17 @@ def generate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from seqgrasp_core.pipeline import GenerateRequest, run_generate
+    from seqgrasp_core.errors import PluginError
     from seqgrasp_core.plugins import load_plugins
 
     if threads:
         torch.set_num_threads(threads)
+    if mano_model is not None:
+        os.environ["SEQGRASP_MANO_MODEL"] = str(mano_model)  # read by the mano plugin
     plugins = load_plugins()
     warn_plugin_failures(plugins)
+    if mano_model is not None and "mano" in plugins.failures:
+        raise PluginError(plugins.failures["mano"])
     request = GenerateRequest(hand=hand, objects=object_, object_count=objects,
                               scale_objects=scale_objects, batch=batch, steps=steps, seed=seed,
                               device=device, energy=tuple(energy or ()), os_order=tuple(os_ or ()),

@@ -90,6 +90,10 @@ class HandSpec:
     max_object_size: float = 0.12
     description: str = ""
     extra: dict = field(default_factory=dict)
+    #: Optional ``(points (N, 3) in link frames (m), link names (N,))`` to draw the hand's
+    #: surface points from instead of sampling the URDF's collision primitives (e.g. the
+    #: vertices of a skinned mesh, each on the link of its largest skinning weight).
+    surface_samples: tuple | None = None
 
     @property
     def num_joints(self) -> int:
