@@ -304,3 +304,15 @@ def test_loading_the_plugin_imports_neither_python_can_nor_mujoco():
                                            "SEQGRASP_PLUGINS": "allegro"})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_doc_examples_of_replay_run_on_the_simulator(run_file):
+    from test_show import doc_examples
+
+    examples = doc_examples("replay")
+    assert len(examples) == 4
+    sim = [a for a in examples if "allegro-sim" in a]
+    assert len(sim) == 2
+    for args in sim:
+        result = _run(*[str(run_file) if a == "run.parquet" else a for a in args])
+        assert result.exit_code == 0, (args, result.output)

@@ -242,3 +242,25 @@ def test_moved_meshes_need_objects_dir(run_file, mesh_dir, tmp_path):
                   "--objects", mesh_dir)
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 1000
+
+
+def doc_examples(command: str) -> list[list[str]]:
+    """The ``seqgrasp <command>`` lines of docs/show-and-replay.md's console blocks."""
+    import shlex
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "show-and-replay.md"
+    blocks = re.findall(r"```console\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+    return [shlex.split(line)[1:] for block in blocks for line in block.splitlines()
+            if line.startswith(f"seqgrasp {command} ")]
+
+
+def test_doc_examples_of_show_run(run_file, tmp_path, monkeypatch):
+    examples = doc_examples("show")
+    assert len(examples) == 3
+    monkeypatch.chdir(tmp_path)
+    for args in examples:
+        args = [str(run_file) if a == "run.parquet" else a for a in args]
+        result = _run(*args)
+        assert result.exit_code == 0, (args, result.output)
+        assert (tmp_path / args[args.index("--out") + 1]).stat().st_size > 1000
