@@ -1,10 +1,16 @@
 """Speed of the optimizer for the Allegro hand on the CPU.
 
-Prints milliseconds per optimizer iteration at B=256 — in total and per energy term
-(each term alone, kinematics included, minus the kinematics-only cost) — and the
-seconds of a full ``generate`` of one object at the paper's 6000 steps.
+Prints milliseconds per optimizer iteration at B=256:
 
-    python benchmarks/bench_generate.py [--batch 256] [--steps 6000] [--threads 2]
+- in one process (``--threads`` torch threads), in total and per energy term (each
+  term alone minus the kinematics-only cost);
+- with the batch split over ``--workers`` processes (``seqgrasp generate --workers``),
+  from the slope of wall time between a short and a long run (start-up excluded);
+
+and the seconds of a full ``generate`` of one object at the paper's 6000 steps with
+those workers, against the paper's 900 s per 256 grasps on an A100.
+
+    python benchmarks/bench_generate.py [--batch 256] [--steps 6000] [--workers 2]
 """
 
 from __future__ import annotations
@@ -19,20 +25,26 @@ from seqgrasp_core.hand_model import HandModel
 from seqgrasp_core.objects import demo_object_paths, load_object
 from seqgrasp_core.optimizer import MalaConfig, optimize
 from seqgrasp_core.plugins import load_plugins
-from seqgrasp_core.sequence import GenerateConfig, generate
 from seqgrasp_core.initialization import initial_poses
+from seqgrasp_core.parallel import generate_in_workers
+from seqgrasp_core.sequence import GenerateConfig
 
 
-class _Kinematics:
-    """A zero energy that still runs the forward kinematics and its backward pass."""
+class _Baseline:
+    """A zero energy: with ``kinematics``, it still runs FK and its backward pass."""
 
-    name = "fk-only"
+    name = "baseline"
+
+    def __init__(self, kinematics: bool):
+        self.kinematics = kinematics
 
     def weight_at(self, weight, step, steps):
         return weight
 
     def __call__(self, state):
-        return 0.0 * state.link_transforms.sum(dim=(1, 2, 3))
+        if self.kinematics:
+            return 0.0 * state.link_transforms.sum(dim=(1, 2, 3))
+        return 0.0 * state.pose.sum(dim=1)
 
 
 def ms_per_iteration(energy, ctx, pose, os_index, iterations, seed=0) -> float:
@@ -49,6 +61,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6000, help="steps of the full generate")
     ap.add_argument("--iterations", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-full", action="store_true", help="skip the 6000-step generate")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -68,22 +81,35 @@ def main() -> None:
     warm = optimize(WeightedEnergy(terms), ctx, start, os_index, MalaConfig(steps=300), g).pose
 
     full = ms_per_iteration(WeightedEnergy(terms), ctx, warm, os_index, args.iterations)
-    base = ms_per_iteration(WeightedEnergy({"fk": (_Kinematics(), 1.0)}), ctx, warm,
+    mala = ms_per_iteration(WeightedEnergy({"b": (_Baseline(False), 1.0)}), ctx, warm,
                             os_index, args.iterations)
-    print(f"Allegro, B={b}, {args.threads} threads, CPU")
-    print(f"  all six terms : {full:7.2f} ms/iteration")
-    print(f"  kinematics    : {base:7.2f} ms/iteration (FK, its backward, the MALA step)")
+    fk = ms_per_iteration(WeightedEnergy({"b": (_Baseline(True), 1.0)}), ctx, warm,
+                          os_index, args.iterations)
+    print(f"Allegro, B={b}, one process, {args.threads} threads, CPU")
+    print(f"  all six terms     : {full:7.2f} ms/iteration")
+    print(f"  MALA step alone   : {mala:7.2f} ms/iteration (zero energy)")
+    print(f"  + kinematics      : {fk - mala:7.2f} ms/iteration (FK and its backward)")
     for name, pair in terms.items():
         alone = ms_per_iteration(WeightedEnergy({name: pair}), ctx, warm, os_index,
                                  args.iterations)
-        print(f"  {name:<14}: {alone - base:7.2f} ms/iteration beyond kinematics")
-    if not args.skip_full:
-        cfg = GenerateConfig(batch=b, mala=MalaConfig(steps=args.steps))
+        print(f"  term {name:<12} : {alone - mala:7.2f} ms/iteration over the MALA step "
+              f"(FK included if it uses the hand)")
+    weights = {name: w for name, (_, w) in terms.items()}
+
+    def wall(steps: int) -> float:
+        cfg = GenerateConfig(batch=b, mala=MalaConfig(steps=steps))
         t0 = time.perf_counter()
-        generate(hand, [obj], WeightedEnergy(terms), cfg)
-        seconds = time.perf_counter() - t0
-        print(f"  generate, 1 object, {args.steps} steps: {seconds:.1f} s "
-              f"({seconds / 900:.3f} × the paper's 900 s per 256 grasps on an A100)")
+        generate_in_workers("allegro", [obj], None, weights, cfg, args.workers)
+        return time.perf_counter() - t0
+
+    short, long_ = 50, 550
+    slope = (wall(long_) - wall(short)) / (long_ - short) * 1000
+    print(f"  {args.workers} worker processes: {slope:7.2f} ms/iteration "
+          f"(B={b} in total, start-up excluded)")
+    if not args.skip_full:
+        seconds = wall(args.steps)
+        print(f"  generate, 1 object, {args.steps} steps, {args.workers} workers: {seconds:.1f} s "
+              f"(paper: 900 s per 256 grasps on an A100, ratio {900 / seconds:.1f}×)")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import generate, hand, listing, replay, show
+from . import evaluate, generate, hand, listing, replay, show, validate
 
 app = typer.Typer(name="seqgrasp", no_args_is_help=True, add_completion=False,
                   help="Sequential multi-object dexterous grasp generation (SeqGrasp).")
@@ -13,10 +13,5 @@ listing.register(app)
 hand.register(app)
 show.register(app)
 replay.register(app)
-
-try:  # commands of later components register only when present
-    from . import validate
-except ImportError:  # pragma: no cover
-    validate = None
-if validate is not None:
-    validate.register(app)
+validate.register(app)
+evaluate.register(app)

@@ -44,7 +44,7 @@ class HandModel(torch.nn.Module):
 
         self.spec = spec
         try:
-            chain = pk.build_chain_from_urdf(spec.urdf_path.read_bytes())
+            chain = pk.build_chain_from_urdf(_robot_only(spec.urdf_path.read_bytes()))
         except Exception as exc:
             raise HandSpecError(f"hand {spec.name!r}: pytorch_kinematics cannot read "
                                 f"{spec.urdf_path.name}: {exc}", "fix the URDF") from None
@@ -338,6 +338,17 @@ class HandModel(torch.nn.Module):
         pts = (t[..., :3, :3] @ self.contact_local[index].unsqueeze(-1)).squeeze(-1) + t[..., :3, 3]
         normals = (t[..., :3, :3] @ self.contact_normal_local[index].unsqueeze(-1)).squeeze(-1)
         return pts, normals
+
+
+def _robot_only(urdf: bytes) -> bytes:
+    """The URDF without simulator-specific elements (e.g. ``<mujoco>``), which
+    pytorch_kinematics' parser reports on stderr."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(urdf)
+    for extra in [c for c in root if c.tag in ("mujoco", "gazebo")]:
+        root.remove(extra)
+    return ET.tostring(root)
 
 
 def lift_points(local: torch.Tensor, link: torch.Tensor, n_links: int) -> torch.Tensor:

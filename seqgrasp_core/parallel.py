@@ -110,7 +110,8 @@ def _merge(results: list[list[dict]], starts: list[int], objects) -> list[StepOu
             joint_mask=cat("joint_mask"), pose=cat("pose"), contact_index=cat("contact_index"),
             energy=cat("energy"),
             terms={k: torch.cat([r["terms"][k] for _, r in parts]) for k in first["terms"]},
-            acceptance=sum(r["acceptance"] for _, r in parts) / len(parts)))
+            acceptance=sum(r["acceptance"] for _, r in parts) / len(parts),
+            seconds=max(r["seconds"] for _, r in parts)))
     return merged
 
 

@@ -8,6 +8,7 @@ grasped so far rigidly attached to the hand frame, and only ``J_n`` may move.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -47,6 +48,7 @@ class StepOutcome:
     energy: torch.Tensor
     terms: dict[str, torch.Tensor]
     acceptance: float
+    seconds: float = 0.0
 
 
 ProgressFn = Callable[[int, str, int, int, float], None]
@@ -88,14 +90,16 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
             if progress is not None:
                 progress(_n, _label, i, config.mala.steps, float(e.mean()))
 
+        t0 = time.perf_counter()
         result = optimize(energy, ctx, start.to(device), os_index[alive].to(device),
                           config.mala, generator, progress=report)
+        seconds = time.perf_counter() - t0
         pose = result.pose.detach()
         outcomes.append(StepOutcome(n, obj, alive, os_index[alive],
                                     [hand.os_names[i] for i in os_index[alive].tolist()], mask, pose.cpu(),
                                     result.contact_index.cpu(), result.energy.cpu(),
                                     {k: v.cpu() for k, v in result.terms.items()},
-                                    result.acceptance))
+                                    result.acceptance, seconds))
         joints[alive] = pose[:, 9:].cpu()
         hand_to_obj = pose_to_matrix(pose)
         obj_to_hand = torch.linalg.inv(hand_to_obj)

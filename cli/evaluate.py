@@ -1,0 +1,65 @@
+"""``seqgrasp eval``: generate and validate random sequences, print Table III."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import user_errors, warn_plugin_failures
+from .options import BatchOpt, DeviceOpt, HandOpt, SeedOpt, StepsOpt
+
+
+@user_errors
+def evaluate(
+    hand: HandOpt = "allegro",
+    objects: Annotated[Optional[Path], typer.Option(
+        "--objects", help="Folder of meshes to draw from (default: the demo objects).")] = None,
+    sequences: Annotated[int, typer.Option("--sequences", help="Random sequences.")] = 10,
+    batch: BatchOpt = 256,
+    max_objects: Annotated[int, typer.Option("--max-objects", help="Objects per sequence.")] = 4,
+    steps: StepsOpt = 6000,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "cpu",
+    workers: Annotated[int, typer.Option(
+        "--workers", help="Processes for generation and validation.")] = os.cpu_count() or 1,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Report (JSON).")] = None,
+    keep_runs: Annotated[Optional[Path], typer.Option(
+        "--keep-runs", help="Folder to keep each sequence's run file in.")] = None,
+) -> None:
+    """The paper's experiment: SR %, penetration, time per 256 grasps, diversity."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from seqgrasp_core.evaluation import EvalRequest, run_eval
+    from seqgrasp_core.plugins import load_plugins
+
+    plugins = load_plugins()
+    warn_plugin_failures(plugins)
+    console = Console(stderr=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = keep_runs or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        request = EvalRequest(hand=hand, objects_dir=objects, sequences=sequences, batch=batch,
+                              max_objects=max_objects, steps=steps, seed=seed, device=device,
+                              workers=workers, validate_workers=workers, out=out,
+                              work_dir=work)
+        report = run_eval(request, plugins, on_sequence=lambda i, n, names: console.print(
+            f"sequence {i + 1}/{n}: {names}"))
+    table = Table(title=f"{hand}: {sequences} sequences × {batch} grasps, {steps} steps")
+    for col in ("objects", "grasps", "SR %", "max pen. mm", "s per 256", "diversity rad"):
+        table.add_column(col, justify="right")
+    for r in report["rows"]:
+        table.add_row(str(r["objects"]), str(r["grasps"]), f"{r['success_rate']:.2f}",
+                      f"{r['penetration_mm']:.2f}", f"{r['seconds_per_256']:.1f}",
+                      "–" if r["diversity"] != r["diversity"] else f"{r['diversity']:.3f}")
+    Console().print(table)
+    if out is not None:
+        console.print(f"wrote {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(evaluate)
