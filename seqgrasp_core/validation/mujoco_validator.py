@@ -49,8 +49,7 @@ class Context:
 @dataclass
 class _Worker:
     ctx: Context
-    meshes: dict = field(default_factory=dict)
-    samples: dict = field(default_factory=dict)
+    solids: dict = field(default_factory=dict)
     scenes: dict = field(default_factory=dict)
     primitives: list | None = None
 
@@ -62,13 +61,11 @@ def _init(ctx: Context) -> None:
     global _STATE
     import trimesh
 
-    from .penetration import object_samples
+    from .penetration import solid
 
     _STATE = _Worker(ctx)
     for key, obj in ctx.objects.items():
-        mesh = trimesh.Trimesh(obj.vertices, obj.faces, process=False)
-        _STATE.meshes[key] = mesh
-        _STATE.samples[key] = object_samples(mesh)
+        _STATE.solids[key] = solid(trimesh.Trimesh(obj.vertices, obj.faces, process=False))
 
 
 def _scene(objects: tuple[ObjectKey, ...]):
@@ -101,8 +98,7 @@ def _validate_one(task: StepTask) -> tuple[bool, float]:
     set_state(model, data, index, task.joints, poses)
     mujoco.mj_kinematics(model, data)
     depth = max_penetration(st.primitives, data.geom_xpos, data.geom_xmat,
-                            [st.meshes[k] for k in task.objects],
-                            [st.samples[k] for k in task.objects], poses)
+                            [st.solids[k] for k in task.objects], poses)
     if depth >= protocol.penetration_threshold:
         return False, depth * 1000.0
     closed, targets = close_fingers(model, data, index, task.joints, task.closing,
