@@ -214,6 +214,18 @@ class HandSpec:
         return spec
 
 
+def urdf_link_names(urdf_path: str | Path) -> set[str]:
+    """The ``<link>`` names of a URDF, read cheaply (no kinematics, no meshes)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.parse(urdf_path).getroot()
+    except (OSError, ET.ParseError) as exc:
+        raise HandSpecError(f"cannot read URDF {Path(urdf_path).name}: {exc}",
+                            "fix the URDF") from None
+    return {link.get("name") for link in root.iter("link")}
+
+
 def _unit(v) -> np.ndarray:
     v = np.asarray(v, dtype=float)
     return v / np.linalg.norm(v)

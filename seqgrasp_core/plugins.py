@@ -18,7 +18,7 @@ import pluggy
 from . import hookspecs
 from .energy import EnergyTerm
 from .errors import PluginError, SeqGraspError
-from .hand_spec import HandSpec
+from .hand_spec import HandSpec, urdf_link_names
 from .hardware import HardwareBackend
 from .registry import Registry
 from .validator import Validator
@@ -59,8 +59,8 @@ def _checked(kind: str, cls: type):
         if not isinstance(item, cls):
             raise PluginError(f"registered a {type(item).__name__} as a {kind}",
                               f"register a {cls.__name__}")
-        if isinstance(item, HandSpec):
-            item.check()
+        if isinstance(item, HandSpec):  # contacts must lie on links the URDF has
+            item.check(urdf_link_names(item.urdf_path))
         return item
     return check
 
