@@ -21,7 +21,12 @@ from .pose import BASE_DIM
 
 @dataclass(frozen=True)
 class MalaConfig:
-    """Optimizer settings; step sizes are in the grasp vector's units (m, 6D, rad)."""
+    """Optimizer settings; step sizes are in the grasp vector's units (m, 6D, rad).
+
+    ``clamp_joints`` projects proposals onto the joint limits (the limits term then
+    only guards frozen joints); ``stretch_schedule`` scales the decay intervals with
+    ``steps / reference_steps``.
+    """
 
     steps: int = 6000
     step_size: float = 0.005
@@ -32,12 +37,23 @@ class MalaConfig:
     temperature_decay_every: int = 30
     switch_probability: float = 0.3
     rms_mu: float = 0.98
+    reference_steps: int = 6000
+    stretch_schedule: bool = True
+    clamp_joints: bool = True
+
+    def _every(self, interval: int) -> float:
+        """Decay interval in iterations; stretched so a run of ``steps`` anneals as far
+        as the reference 6000-step run does (the peers' schedules assume 6000)."""
+        if not self.stretch_schedule:
+            return float(interval)
+        return max(1e-9, interval * self.steps / self.reference_steps)
 
     def step_size_at(self, step: int) -> float:
-        return self.step_size * self.step_decay ** (step // self.step_decay_every)
+        return self.step_size * self.step_decay ** (step // self._every(self.step_decay_every))
 
     def temperature_at(self, step: int) -> float:
-        return self.temperature * self.temperature_decay ** (step // self.temperature_decay_every)
+        return self.temperature * self.temperature_decay ** (
+            step // self._every(self.temperature_decay_every))
 
 
 @dataclass
@@ -105,6 +121,10 @@ def optimize(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
         ema = config.rms_mu * (grad ** 2).mean(0) + (1 - config.rms_mu) * ema
         delta = config.step_size_at(step) * grad / (ema.sqrt() + 1e-6)
         proposal = torch.where(movable, pose - delta, pose)
+        if config.clamp_joints:
+            proposal = torch.cat((proposal[:, :BASE_DIM], torch.where(
+                ctx.active, proposal[:, BASE_DIM:].clamp(ctx.hand.lower, ctx.hand.upper),
+                proposal[:, BASE_DIM:])), dim=1)
         switch = torch.rand(b, 2, generator=generator, device=pose.device) \
             < config.switch_probability
         new_contacts = torch.where(switch, sampler.sample(), contacts)
