@@ -51,7 +51,7 @@ class _Worker:
     ctx: Context
     solids: dict = field(default_factory=dict)
     scenes: dict = field(default_factory=dict)
-    primitives: list | None = None
+    primitives: object = None  # penetration.HandSurface, built with the first scene
 
 
 _STATE: _Worker | None = None

@@ -47,33 +47,40 @@ class Cloud:
     start: np.ndarray    # (C + 1,)
     centre: np.ndarray   # (C, 3)
     radius: np.ndarray   # (C,) no point of the cluster is farther from its centre
+    owner: np.ndarray    # (C,) which frame the cluster's points are in (see ``place``)
 
     @classmethod
-    def of(cls, points: np.ndarray, cell: float = CELL) -> "Cloud":
+    def of(cls, points: np.ndarray, cell: float = CELL,
+           owner: np.ndarray | None = None) -> "Cloud":
+        """Cluster ``points``; with ``owner`` (one int per point), clusters never mix
+        owners (each owner's points are in its own frame)."""
         points = np.asarray(points, dtype=float).reshape(-1, 3)
-        keys = np.floor(points / cell).astype(np.int64)
+        owner = np.zeros(len(points), np.int64) if owner is None else np.asarray(owner)
+        keys = np.column_stack((owner, np.floor(points / cell).astype(np.int64)))
         _, label = np.unique(keys, axis=0, return_inverse=True)
         label = label.ravel()
         order = np.argsort(label, kind="stable")
-        points, label = points[order], label[order]
+        points, label, owner = points[order], label[order], owner[order]
         count = np.bincount(label)
         start = np.concatenate(([0], np.cumsum(count)))
         centre = np.add.reduceat(points, start[:-1], axis=0) / count[:, None]
         radius = np.maximum.reduceat(np.linalg.norm(points - centre[label], axis=1),
                                      start[:-1]) + 1e-9
-        return cls(np.ascontiguousarray(points), start, centre, radius)
+        return cls(np.ascontiguousarray(points), start, centre, radius, owner[start[:-1]])
 
-    def select(self, keep: np.ndarray) -> np.ndarray:
-        """The points of the clusters where ``keep`` is true."""
-        if keep.all():
-            return self.points
-        lo, hi = self.start[:-1][keep], self.start[1:][keep]
-        if not len(lo):
-            return self.points[:0]
-        idx = np.repeat(hi - lo, hi - lo)
-        idx = np.arange(idx.size) - np.repeat(np.cumsum(hi - lo) - (hi - lo), hi - lo) \
-            + np.repeat(lo, hi - lo)
-        return self.points[idx]
+    def select_ids(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The points of clusters ``ids`` and their owners."""
+        lo, n = self.start[ids], self.start[ids + 1] - self.start[ids]
+        first = np.cumsum(n) - n
+        return (self.points[np.arange(n.sum()) - np.repeat(first - lo, n)],
+                np.repeat(self.owner[ids], n))
+
+
+def place(t: np.ndarray, points: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """Points moved by ``t``: one 4×4, or ``(k, 4, 4)``, one per owner."""
+    if t.ndim == 2:
+        return points @ t[:3, :3].T + t[:3, 3]
+    return np.einsum("nij,nj->ni", t[owner, :3, :3], points) + t[owner, :3, 3]
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,6 @@ class Primitive:
     kind: int
     size: np.ndarray
     rbound: float        # radius of a sphere about the geom's centre that holds it
-    samples: Cloud       # surface points in the geom frame
 
 
 def _grid(n_a: float, n_b: float, spacing: float) -> np.ndarray:
@@ -159,14 +165,23 @@ def primitive_sdf(kind: int, size: np.ndarray, p: np.ndarray) -> np.ndarray:
     raise ValueError(f"unsupported hand collision geometry (mjtGeom {kind})")
 
 
+@dataclass(frozen=True)
+class HandSurface:
+    """The hand's collision primitives and their surface samples, one cloud whose
+    cluster owners are primitive indices (points in each primitive's frame)."""
+
+    primitives: list[Primitive]
+    samples: Cloud
+
+
 def hand_primitives(model, hand_geoms: np.ndarray, spacing: float = DEFAULT_SPACING
-                    ) -> list[Primitive]:
+                    ) -> HandSurface:
     """The hand's collision primitives of a compiled scene, with surface samples."""
-    return [Primitive(int(g), int(model.geom_type[g]), model.geom_size[g].copy(),
-                      float(model.geom_rbound[g]),
-                      Cloud.of(primitive_samples(int(model.geom_type[g]), model.geom_size[g],
-                                                 spacing)))
-            for g in hand_geoms]
+    prims = [Primitive(int(g), int(model.geom_type[g]), model.geom_size[g].copy(),
+                       float(model.geom_rbound[g])) for g in hand_geoms]
+    pts = [primitive_samples(p.kind, p.size, spacing) for p in prims]
+    owner = np.concatenate([np.full(len(x), i) for i, x in enumerate(pts)])
+    return HandSurface(prims, Cloud.of(np.concatenate(pts), owner=owner))
 
 
 def object_samples(mesh, n: int = OBJECT_SAMPLES) -> np.ndarray:
@@ -250,57 +265,83 @@ def _plane_excess(planes: np.ndarray, points: np.ndarray) -> np.ndarray:
     return out
 
 
-def depth_into(body: Solid, cloud: Cloud, t: np.ndarray) -> float:
-    """Largest depth inside ``body``'s mesh of ``cloud`` placed by ``t`` (4×4, into the
-    object frame); 0 if no point is inside."""
-    centre = _apply(t, cloud.centre)
+_BATCH = 16  # clusters evaluated together, most promising first
+
+
+def depth_into(body: Solid, cloud: Cloud, t: np.ndarray, best: float = 0.0,
+               active: np.ndarray | None = None) -> float:
+    """``max(best, largest depth inside body's mesh of cloud placed by t)`` (into the
+    object frame; ``t`` as in :func:`place`, ``active`` the owners to test).
+
+    Branch and bound: a signed distance is 1-Lipschitz and never below the hull's
+    plane excess, so no point of a cluster (centre ``c``, radius ``r``) is deeper than
+    ``r − excess(c)``; clusters are evaluated in decreasing order of that bound until
+    it cannot beat the deepest point found (or ``best``, the caller's current worst).
+    """
+    centre = place(t, cloud.centre, cloud.owner)
     r = cloud.radius
     keep = np.linalg.norm(centre - body.centre, axis=1) < body.radius + r
     keep &= np.all((centre > body.lo - r[:, None]) & (centre < body.hi + r[:, None]), axis=1)
-    if not keep.any():
-        return 0.0
-    for planes in (body.cover, body.planes):
-        idx = np.nonzero(keep)[0]
-        keep[idx] = _plane_excess(planes, centre[idx]) < r[idx]
-        if not keep.any():
-            return 0.0
-    points = _apply(t, cloud.select(keep))
+    if active is not None:
+        keep &= active[cloud.owner]
+    idx = np.nonzero(keep)[0]
+    if not len(idx):
+        return best
+    idx = idx[_plane_excess(body.cover, centre[idx]) < r[idx]]
+    if not len(idx):
+        return best
+    bound = r[idx] - _plane_excess(body.planes, centre[idx])
+    order = np.argsort(-bound)
+    idx, bound = idx[order], bound[order]
+    idx = idx[bound > best]
+    if not len(idx):
+        return best
+    if not body.convex:
+        return max(best, _depth_nonconvex(body, place(t, *cloud.select_ids(idx))))
+    for i in range(0, len(idx), _BATCH):
+        if bound[i] <= best:
+            break
+        points = place(t, *cloud.select_ids(idx[i:i + _BATCH]))
+        points = points[_plane_excess(body.cover, points) < 0]
+        if len(points):
+            best = max(best, -float(_plane_excess(body.planes, points).min()))
+    return best
+
+
+def _depth_nonconvex(body: Solid, points: np.ndarray) -> float:
+    """Largest depth of ``points`` inside a non-convex mesh: exact signed distances of
+    the points inside its convex hull."""
     points = points[_plane_excess(body.cover, points) < 0]
+    points = points[_plane_excess(body.planes, points) < 0] if len(points) else points
     if not len(points):
         return 0.0
-    excess = _plane_excess(body.planes, points)
-    inside = excess < 0
-    if not inside.any():
-        return 0.0
-    if body.convex:
-        return -float(excess[inside].min())
     from ..sdf import exact_signed_distance
 
-    return max(0.0, -float(exact_signed_distance(body.mesh, points[inside]).min()))
+    return max(0.0, -float(exact_signed_distance(body.mesh, points).min()))
 
 
-def depth_into_primitive(prim: Primitive, cloud: Cloud, t: np.ndarray) -> float:
-    """Largest depth inside ``prim`` of ``cloud`` placed by ``t`` (into the geom frame)."""
-    centre = _apply(t, cloud.centre)
+def depth_into_primitive(prim: Primitive, cloud: Cloud, t: np.ndarray,
+                         best: float = 0.0) -> float:
+    """``max(best, largest depth inside prim of cloud placed by t)`` (into the geom
+    frame); clusters that cannot beat ``best`` are skipped (as in :func:`depth_into`)."""
+    centre = place(t, cloud.centre, cloud.owner)
     r = cloud.radius
-    keep = np.linalg.norm(centre, axis=1) < prim.rbound + r
-    if not keep.any():
-        return 0.0
-    idx = np.nonzero(keep)[0]
-    keep[idx] = primitive_sdf(prim.kind, prim.size, centre[idx]) < r[idx]
-    if not keep.any():
-        return 0.0
-    return max(0.0, -float(primitive_sdf(prim.kind, prim.size,
-                                         _apply(t, cloud.select(keep))).min()))
+    idx = np.nonzero(np.linalg.norm(centre, axis=1) < prim.rbound + r)[0]
+    if not len(idx):
+        return best
+    idx = idx[r[idx] - primitive_sdf(prim.kind, prim.size, centre[idx]) > best]
+    if not len(idx):
+        return best
+    points = place(t, *cloud.select_ids(idx))
+    return max(best, -float(primitive_sdf(prim.kind, prim.size, points).min()))
 
 
 def _apply(t: np.ndarray, p: np.ndarray) -> np.ndarray:
     return p @ t[:3, :3].T + t[:3, 3]
 
 
-def max_penetration(primitives: list[Primitive], geom_xpos: np.ndarray,
-                    geom_xmat: np.ndarray, bodies: list[Solid],
-                    object_in_hand: list[np.ndarray]) -> float:
+def max_penetration(hand: HandSurface, geom_xpos: np.ndarray, geom_xmat: np.ndarray,
+                    bodies: list[Solid], object_in_hand: list[np.ndarray]) -> float:
     """The step's largest penetration depth (metres), see the module docstring.
 
     ``geom_xpos`` ``(G, 3)`` / ``geom_xmat`` ``(G, 9)`` place the primitives in the hand
@@ -309,27 +350,26 @@ def max_penetration(primitives: list[Primitive], geom_xpos: np.ndarray,
     Only primitive–object and object–object pairs whose bounding spheres overlap are
     tested; the others cannot overlap.
     """
+    prims = hand.primitives
+    geoms = np.array([p.geom for p in prims])
+    frames = np.zeros((len(prims), 4, 4))
+    frames[:, :3, :3] = geom_xmat[geoms].reshape(-1, 3, 3)
+    frames[:, :3, 3] = geom_xpos[geoms]
+    frames[:, 3, 3] = 1.0
+    rbound = np.array([p.rbound for p in prims])
     worst = 0.0
     centres = [_apply(pose, b.centre[None])[0] for b, pose in zip(bodies, object_in_hand)]
     for body, pose, centre in zip(bodies, object_in_hand, centres):
-        hand_in_object = np.linalg.inv(pose)
-        for p in primitives:
-            if np.linalg.norm(geom_xpos[p.geom] - centre) > p.rbound + body.radius:
-                continue
-            frame = _frame(geom_xpos, geom_xmat, p.geom)
-            worst = max(worst, depth_into(body, p.samples, hand_in_object @ frame))
-            worst = max(worst, depth_into_primitive(p, body.samples,
-                                                    np.linalg.inv(frame) @ pose))
+        active = np.linalg.norm(geom_xpos[geoms] - centre, axis=1) <= rbound + body.radius
+        if not active.any():
+            continue
+        worst = depth_into(body, hand.samples, np.linalg.inv(pose) @ frames, worst, active)
+        for k in np.nonzero(active)[0]:
+            worst = depth_into_primitive(prims[k], body.samples,
+                                         np.linalg.inv(frames[k]) @ pose, worst)
     for i, (a, ca) in enumerate(zip(bodies, centres)):
         for j, (b, cb) in enumerate(zip(bodies, centres)):
             if i != j and np.linalg.norm(ca - cb) <= a.radius + b.radius:
                 i_in_j = np.linalg.inv(object_in_hand[j]) @ object_in_hand[i]
-                worst = max(worst, depth_into(b, a.samples, i_in_j))
+                worst = depth_into(b, a.samples, i_in_j, worst)
     return max(worst, 0.0)
-
-
-def _frame(xpos: np.ndarray, xmat: np.ndarray, g: int) -> np.ndarray:
-    t = np.eye(4)
-    t[:3, :3] = xmat[g].reshape(3, 3)
-    t[:3, 3] = xpos[g]
-    return t
