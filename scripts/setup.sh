@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[test]"
+.venv/bin/python -m pip install --quiet -e ".[test,mano]"
 
 # The HTML viewer test of `seqgrasp show` runs the page in headless Chromium
 # (Debian package `chromium`). Installed only when we may (root); without it that
