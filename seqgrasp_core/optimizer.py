@@ -80,10 +80,15 @@ class ContactSampler:
         """``(B, 2)`` candidate indices, one from pool A and one from pool B."""
         cols = []
         for pool, size in zip(self.pools, self.sizes):
-            u = torch.rand(size.shape[0], generator=self.generator, device=size.device)
+            u = _uniform((size.shape[0],), self.generator, size.device)
             pick = (u * size).long().clamp_max(size - 1)
             cols.append(pool.gather(1, pick[:, None])[:, 0])
         return torch.stack(cols, dim=1)
+
+
+def _uniform(shape: tuple[int, ...], generator: torch.Generator, device) -> torch.Tensor:
+    """Uniform numbers from the run's CPU generator, so a seed means the same on any device."""
+    return torch.rand(shape, generator=generator).to(device)
 
 
 def _evaluate(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
@@ -125,12 +130,11 @@ def optimize(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
             proposal = torch.cat((proposal[:, :BASE_DIM], torch.where(
                 ctx.active, proposal[:, BASE_DIM:].clamp(ctx.hand.lower, ctx.hand.upper),
                 proposal[:, BASE_DIM:])), dim=1)
-        switch = torch.rand(b, 2, generator=generator, device=pose.device) \
-            < config.switch_probability
+        switch = _uniform((b, 2), generator, pose.device) < config.switch_probability
         new_contacts = torch.where(switch, sampler.sample(), contacts)
         e_new, terms_new, grad_new = _evaluate(energy, ctx, proposal, new_contacts, step,
                                                config.steps)
-        u = torch.rand(b, generator=generator, device=pose.device)
+        u = _uniform((b,), generator, pose.device)
         accept = u < torch.exp((e - e_new) / config.temperature_at(step))
         accepted += int(accept.sum())
         keep = accept[:, None]
