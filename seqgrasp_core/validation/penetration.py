@@ -205,7 +205,8 @@ class Solid:
     signed distance to the mesh decides.
     """
 
-    mesh: object
+    vertices: np.ndarray  # (V, 3) the real mesh
+    faces: np.ndarray     # (F, 3) int32
     lo: np.ndarray
     hi: np.ndarray
     centre: np.ndarray
@@ -234,8 +235,9 @@ def solid(mesh, n_samples: int = OBJECT_SAMPLES) -> Solid:
     vertices = np.asarray(mesh.vertices, dtype=float)
     cover = np.ascontiguousarray(
         np.column_stack((_DIRECTIONS, (vertices @ _DIRECTIONS.T).max(axis=0))).T)
-    return Solid(mesh, lo, hi, (lo + hi) / 2, float(np.linalg.norm(hi - lo)) / 2, planes,
-                 convex, Cloud.of(object_samples(mesh, n_samples)), cover)
+    return Solid(vertices, np.asarray(mesh.faces, dtype=np.int32), lo, hi, (lo + hi) / 2,
+                 float(np.linalg.norm(hi - lo)) / 2, planes, convex,
+                 Cloud.of(object_samples(mesh, n_samples)), cover)
 
 
 def _fibonacci(n: int) -> np.ndarray:
@@ -315,9 +317,19 @@ def _depth_nonconvex(body: Solid, points: np.ndarray) -> float:
     points = points[_plane_excess(body.planes, points) < 0] if len(points) else points
     if not len(points):
         return 0.0
-    from ..sdf import exact_signed_distance
+    return max(0.0, -float(exact_signed_distance(body.vertices, body.faces, points).min()))
 
-    return max(0.0, -float(exact_signed_distance(body.mesh, points).min()))
+
+def exact_signed_distance(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray
+                          ) -> np.ndarray:
+    """The same exact query as :func:`seqgrasp_core.sdf.exact_signed_distance`
+    (point-cloud-utils), without importing torch into the validation workers."""
+    import point_cloud_utils as pcu
+
+    d, _, _ = pcu.signed_distance_to_mesh(np.ascontiguousarray(points, dtype=np.float64),
+                                          np.ascontiguousarray(vertices, dtype=np.float64),
+                                          np.ascontiguousarray(faces, dtype=np.int32))
+    return np.asarray(d)
 
 
 def depth_into_primitive(prim: Primitive, cloud: Cloud, t: np.ndarray,

@@ -160,28 +160,37 @@ def touching(model, data, index: SceneIndex, margin: float) -> np.ndarray:
     return out
 
 
+CHECK_EVERY = 10  # steps between checks for a lost object (a cheap read of qpos)
+
+
 def shake(model, data, index: SceneIndex, joints: np.ndarray, targets: np.ndarray,
           object_poses: list[np.ndarray], protocol: ValidationProtocol,
-          settings: MuJoCoSettings) -> bool:
-    """Run every direction from the closed state; True if all objects stay in touch."""
+          settings: MuJoCoSettings, order: list[int] | None = None) -> int | None:
+    """Run every direction from the closed state, in ``order`` (indices into
+    ``protocol.directions``; protocol order by default), stopping at the first that
+    fails. Returns ``None`` when every object stays in touch in every run, else the
+    index of the failing direction.
+
+    Each run starts from the same closed state with fresh ``data``, so the runs are
+    independent and their order changes only how soon a failing row stops.
+    """
     import mujoco
 
     n_steps = max(1, int(round(protocol.duration / settings.timestep)))
-    check_every = max(1, n_steps // 10)
-    for direction in protocol.directions:
+    for k in (range(len(protocol.directions)) if order is None else order):
         mujoco.mj_resetData(model, data)
         set_state(model, data, index, joints, object_poses)
         data.ctrl[index.actuator] = targets
-        model.opt.gravity[:] = np.asarray(direction) * protocol.acceleration
+        model.opt.gravity[:] = np.asarray(protocol.directions[k]) * protocol.acceleration
         start = np.array([data.qpos[a:a + 3] for a in index.object_qpos])
         for step in range(n_steps):
             mujoco.mj_step(model, data)
-            if step % check_every == check_every - 1:
+            if step % CHECK_EVERY == CHECK_EVERY - 1:
                 now = np.array([data.qpos[a:a + 3] for a in index.object_qpos])
                 if np.any(np.linalg.norm(now - start, axis=1) > LOST_DISTANCE) or \
                         not np.all(np.isfinite(now)):
-                    return False
+                    return k
         mujoco.mj_kinematics(model, data)
         if not touching(model, data, index, protocol.closing_distance).all():
-            return False
-    return True
+            return k
+    return None
