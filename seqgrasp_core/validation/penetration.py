@@ -68,6 +68,16 @@ class Cloud:
                                      start[:-1]) + 1e-9
         return cls(np.ascontiguousarray(points), start, centre, radius, owner[start[:-1]])
 
+    def clusters_of(self, owners: np.ndarray | None) -> np.ndarray:
+        """Indices of the clusters whose owner is marked in ``owners`` (bool per
+        owner; all clusters for ``None``). Clusters are sorted by owner."""
+        if owners is None:
+            return np.arange(len(self.radius))
+        bounds = np.searchsorted(self.owner, np.arange(len(owners) + 1))
+        lo, hi = bounds[:-1][owners], bounds[1:][owners]
+        n = hi - lo
+        return np.arange(n.sum()) - np.repeat(np.cumsum(n) - n - lo, n)
+
     def select_ids(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The points of clusters ``ids`` and their owners."""
         lo, n = self.start[ids], self.start[ids + 1] - self.start[ids]
@@ -80,7 +90,12 @@ def place(t: np.ndarray, points: np.ndarray, owner: np.ndarray) -> np.ndarray:
     """Points moved by ``t``: one 4×4, or ``(k, 4, 4)``, one per owner."""
     if t.ndim == 2:
         return points @ t[:3, :3].T + t[:3, 3]
-    return np.einsum("nij,nj->ni", t[owner, :3, :3], points) + t[owner, :3, 3]
+    owners = np.unique(owner)
+    if len(owners) == 1:
+        return points @ t[owners[0], :3, :3].T + t[owners[0], :3, 3]
+    m = t[owner]
+    return (m[:, :3, 0] * points[:, :1] + m[:, :3, 1] * points[:, 1:2]
+            + m[:, :3, 2] * points[:, 2:3] + m[:, :3, 3])
 
 
 @dataclass(frozen=True)
@@ -235,8 +250,9 @@ def solid(mesh, n_samples: int = OBJECT_SAMPLES) -> Solid:
     vertices = np.asarray(mesh.vertices, dtype=float)
     cover = np.ascontiguousarray(
         np.column_stack((_DIRECTIONS, (vertices @ _DIRECTIONS.T).max(axis=0))).T)
-    return Solid(vertices, np.asarray(mesh.faces, dtype=np.int32), lo, hi, (lo + hi) / 2,
-                 float(np.linalg.norm(hi - lo)) / 2, planes, convex,
+    centre = (lo + hi) / 2  # the sphere about it through the farthest vertex holds the mesh
+    return Solid(vertices, np.asarray(mesh.faces, dtype=np.int32), lo, hi, centre,
+                 float(np.linalg.norm(vertices - centre, axis=1).max()), planes, convex,
                  Cloud.of(object_samples(mesh, n_samples)), cover)
 
 
@@ -280,19 +296,19 @@ def depth_into(body: Solid, cloud: Cloud, t: np.ndarray, best: float = 0.0,
     ``r − excess(c)``; clusters are evaluated in decreasing order of that bound until
     it cannot beat the deepest point found (or ``best``, the caller's current worst).
     """
-    centre = place(t, cloud.centre, cloud.owner)
-    r = cloud.radius
+    idx = cloud.clusters_of(active)
+    centre = place(t, cloud.centre[idx], cloud.owner[idx])
+    r = cloud.radius[idx]
     keep = np.linalg.norm(centre - body.centre, axis=1) < body.radius + r
     keep &= np.all((centre > body.lo - r[:, None]) & (centre < body.hi + r[:, None]), axis=1)
-    if active is not None:
-        keep &= active[cloud.owner]
-    idx = np.nonzero(keep)[0]
+    idx, centre, r = idx[keep], centre[keep], r[keep]
     if not len(idx):
         return best
-    idx = idx[_plane_excess(body.cover, centre[idx]) < r[idx]]
+    keep = _plane_excess(body.cover, centre) < r
+    idx, centre, r = idx[keep], centre[keep], r[keep]
     if not len(idx):
         return best
-    bound = r[idx] - _plane_excess(body.planes, centre[idx])
+    bound = r - _plane_excess(body.planes, centre)
     order = np.argsort(-bound)
     idx, bound = idx[order], bound[order]
     idx = idx[bound > best]
@@ -300,13 +316,13 @@ def depth_into(body: Solid, cloud: Cloud, t: np.ndarray, best: float = 0.0,
         return best
     if not body.convex:
         return max(best, _depth_nonconvex(body, place(t, *cloud.select_ids(idx))))
-    for i in range(0, len(idx), _BATCH):
-        if bound[i] <= best:
-            break
-        points = place(t, *cloud.select_ids(idx[i:i + _BATCH]))
+    i, batch = 0, _BATCH
+    while i < len(idx) and bound[i] > best:
+        points = place(t, *cloud.select_ids(idx[i:i + batch]))
         points = points[_plane_excess(body.cover, points) < 0]
         if len(points):
             best = max(best, -float(_plane_excess(body.planes, points).min()))
+        i, batch = i + batch, batch * 2
     return best
 
 
@@ -376,9 +392,16 @@ def max_penetration(hand: HandSurface, geom_xpos: np.ndarray, geom_xmat: np.ndar
         if not active.any():
             continue
         worst = depth_into(body, hand.samples, np.linalg.inv(pose) @ frames, worst, active)
-        for k in np.nonzero(active)[0]:
-            worst = depth_into_primitive(prims[k], body.samples,
-                                         np.linalg.inv(frames[k]) @ pose, worst)
+        # Object points into the primitives: first, for all near primitives at once,
+        # which of the object's clusters reach into each primitive's bounding sphere.
+        near = np.nonzero(active)[0]
+        into = np.linalg.inv(frames[near]) @ pose                     # (k, 4, 4)
+        cloud = body.samples
+        local = cloud.centre @ into[:, :3, :3].transpose(0, 2, 1) + into[:, None, :3, 3]
+        reach = np.linalg.norm(local, axis=2) < rbound[near, None] + cloud.radius
+        for n, k in enumerate(near):
+            if reach[n].any():
+                worst = depth_into_primitive(prims[k], cloud, into[n], worst)
     for i, (a, ca) in enumerate(zip(bodies, centres)):
         for j, (b, cb) in enumerate(zip(bodies, centres)):
             if i != j and np.linalg.norm(ca - cb) <= a.radius + b.radius:
