@@ -31,6 +31,8 @@ class HandModel(torch.nn.Module):
       the joint ranges, ``sphere_pair_reach`` ``(P,)`` their summed radii, and
       ``sphere_pair_difference`` ``(S, P)`` (+1/−1 per pair) so centres ``@`` it
       gives every pair's offset in one product;
+    - ``chunk_*``: the surface points in spatial chunks of ≤ 32 with bounding spheres,
+      for :meth:`surface_near_box`;
     - ``link_joints`` ``(L, K)`` bool: link ``l`` moves when joint ``k`` moves;
     - ``os_masks`` ``(O, K)``; ``pool_a``/``pool_b`` ``(O, M)`` contact indices padded
       with ``-1`` and their sizes ``pool_a_size``/``pool_b_size`` ``(O,)``.
