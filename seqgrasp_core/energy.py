@@ -25,13 +25,33 @@ class HeldObject:
     """An object grasped at an earlier step, rigidly attached to the hand frame.
 
     ``hand_to_object`` ``(B, 4, 4)`` maps hand-frame points into the object's frame
-    (the grasp pose of that step); ``surface_hand`` ``(B, P, 3)`` are the object's
-    surface points in the hand frame.
+    (the grasp pose of that step); ``surface_hand_t`` ``(B, 3, P)`` are the object's
+    surface points in the hand frame (coordinate-major), inside a sphere of
+    ``radius`` (m) about ``centre_hand`` ``(B, 3)``.
     """
 
     sdf: TorchSDF
     hand_to_object: torch.Tensor
-    surface_hand: torch.Tensor
+    surface_hand_t: torch.Tensor
+    centre_hand: torch.Tensor
+    radius: float
+
+    @classmethod
+    def attach(cls, sdf: TorchSDF, hand_to_object: torch.Tensor,
+               surface: torch.Tensor) -> "HeldObject":
+        """From the object's own surface points ``(P, 3)`` (object frame)."""
+        lo, hi = surface.min(0).values, surface.max(0).values
+        centre = (lo + hi) / 2
+        radius = float((surface - centre).norm(dim=-1).max())
+        obj_to_hand = torch.linalg.inv(hand_to_object)
+        pts = to_frame(obj_to_hand, surface.expand(hand_to_object.shape[0], -1, -1))
+        centre_hand = to_frame(obj_to_hand, centre.expand(hand_to_object.shape[0], 1, 3))[:, 0]
+        return cls(sdf, hand_to_object, pts.transpose(1, 2).contiguous(), centre_hand, radius)
+
+    def rows(self, index: torch.Tensor) -> "HeldObject":
+        """The same object for the sequences ``index``."""
+        return HeldObject(self.sdf, self.hand_to_object[index], self.surface_hand_t[index],
+                          self.centre_hand[index], self.radius)
 
 
 @dataclass
@@ -48,13 +68,6 @@ class StepContext:
     held: list[HeldObject] = field(default_factory=list)
     step: int = 0
     steps: int = 1
-
-    @cached_property
-    def held_surface_hand(self) -> torch.Tensor | None:
-        """All held objects' surface points in the hand frame, ``(B, P, 3)``, or ``None``."""
-        if not self.held:
-            return None
-        return torch.cat([h.surface_hand for h in self.held], dim=1)
 
     @cached_property
     def moving_links(self) -> torch.Tensor:
@@ -91,6 +104,32 @@ class GraspState:
         """``(B, L, 4, 4)`` in the hand frame."""
         return self.hand.link_transforms(self.joints)
 
+    def held_points_in_box(self, held: HeldObject, sdf: TorchSDF
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A held object's surface points inside ``sdf``'s object bounding box, in the
+        current object's frame: ``(batch (M,), points (M, 3))``, differentiable.
+
+        The held object's bounding sphere is tested first, so sequences whose held
+        object is far from the current one cost nothing more.
+        """
+        rot, trans = self.hand_to_object[:, :3, :3], self.hand_to_object[:, :3, 3]
+        lo, hi = sdf.box_lo, sdf.box_hi
+        with torch.no_grad():
+            centre = (rot @ held.centre_hand.unsqueeze(-1))[..., 0] + trans
+            gap2 = ((centre - centre.clamp(lo, hi)) ** 2).sum(-1)
+            rows = (gap2 <= held.radius ** 2).nonzero()[:, 0]
+            local = held.surface_hand_t[rows]  # (R, 3, P) hand frame
+            r, t = rot[rows], trans[rows]
+            inside = torch.ones(local.shape[0], local.shape[2], dtype=torch.bool,
+                                device=local.device)
+            for a in range(3):
+                c = (r[:, a, 0:1] * local[:, 0] + r[:, a, 1:2] * local[:, 1]
+                     + r[:, a, 2:3] * local[:, 2] + t[:, a:a + 1])
+                inside &= (c >= lo[a]) & (c <= hi[a])
+            k, p = inside.nonzero(as_tuple=True)
+            batch, pts = rows[k], local[k, :, p]
+        return batch, (rot[batch] @ pts.unsqueeze(-1))[..., 0] + trans[batch]
+
     def surface_in_box(self, sdf: TorchSDF, hand_to_frame: torch.Tensor | None = None,
                        link_mask: torch.Tensor | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,12 +163,6 @@ class GraspState:
     def contact_normals(self) -> torch.Tensor:
         """Their inward hand normals ``(B, 2, 3)`` (unit)."""
         return self._contacts[1]
-
-    @cached_property
-    def held_surface(self) -> torch.Tensor | None:
-        """Held objects' surface points ``(B, P, 3)``, or ``None`` at the first step."""
-        pts = self.ctx.held_surface_hand
-        return None if pts is None else to_frame(self.hand_to_object, pts)
 
 
 def to_frame(transform: torch.Tensor, points: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-from .energy import HeldObject, StepContext, WeightedEnergy, to_frame
+from .energy import HeldObject, StepContext, WeightedEnergy
 from .hand_model import HandModel
 from .initialization import initial_poses
 from .objects import GraspObject
@@ -101,11 +101,8 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
                                     {k: v.cpu() for k, v in result.terms.items()},
                                     result.acceptance, seconds))
         joints[alive] = pose[:, 9:].cpu()
-        hand_to_obj = pose_to_matrix(pose)
-        obj_to_hand = torch.linalg.inv(hand_to_obj)
         surf = torch.as_tensor(obj.surface_points, dtype=pose.dtype, device=device)
-        held.append((alive, HeldObject(sdf, hand_to_obj,
-                                       to_frame(obj_to_hand, surf.expand(len(alive), -1, -1)))))
+        held.append((alive, HeldObject.attach(sdf, pose_to_matrix(pose), surf)))
         state.use(os_index)
     return outcomes
 
@@ -113,7 +110,7 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
 def _subset(held: HeldObject, ids: torch.Tensor, alive: torch.Tensor, device) -> HeldObject:
     """The rows of ``held`` (stored for sequences ``ids``) for the sequences ``alive``."""
     pos = torch.searchsorted(ids, alive).to(device)
-    return HeldObject(held.sdf, held.hand_to_object[pos], held.surface_hand[pos])
+    return held.rows(pos)
 
 
 def _os_label(hand: HandModel, os_index: torch.Tensor) -> str:

@@ -89,8 +89,7 @@ def test_object_inside_held_object_gives_positive_oop(allegro):
     hand_to_held = torch.eye(4)[None]
 
     # The held object sits at the hand origin (hand frame = held object's frame).
-    held = HeldObject(sdf, hand_to_held, to_frame(torch.linalg.inv(hand_to_held),
-                                                  held_pts[None]))
+    held = HeldObject.attach(sdf, hand_to_held, held_pts)
 
     def energy(offset):
         pose = _pose(np.eye(3), [offset, 0.0, 0.0], allegro.open_pose)
@@ -139,3 +138,28 @@ def test_hop_weight_ramps_from_w_to_w_e_squared():
     term = HandObjectPenetration()
     assert term.weight_at(5.0, 0, 6000) == pytest.approx(5.0)
     assert term.weight_at(5.0, 6000, 6000) == pytest.approx(5.0 * np.e ** 2)
+
+
+def test_held_points_in_box_match_brute_force(allegro):
+    """The bounding-sphere shortcut finds exactly the held points inside the box."""
+    from seqgrasp_core.pose import pose_to_matrix
+
+    g = torch.Generator().manual_seed(2)
+    b = 8
+    held_mesh = trimesh.creation.box(extents=(0.05, 0.03, 0.04))
+    pts = torch.as_tensor(sample_surface(held_mesh, 300), dtype=torch.float32)
+    rot6 = torch.randn(b, 6, generator=g)
+    hand_to_held = pose_to_matrix(torch.cat((torch.randn(b, 3, generator=g) * 0.04, rot6), 1))
+    held = HeldObject.attach(None, hand_to_held, pts)
+    current = SDFGrid.build(trimesh.creation.box(extents=(0.06, 0.06, 0.06)), 16).to_torch()
+    pose = torch.cat((torch.randn(b, 3, generator=g) * 0.05, torch.randn(b, 6, generator=g),
+                      allegro.open_pose.expand(b, -1)), dim=1)
+    state = GraspState(_ctx(allegro, current), pose, torch.zeros(b, 2, dtype=torch.long))
+    batch, found = state.held_points_in_box(held, current)
+    everything = to_frame(state.hand_to_object, held.surface_hand_t.transpose(1, 2))
+    inside = ((everything >= current.box_lo) & (everything <= current.box_hi)).all(-1)
+    assert len(batch) == int(inside.sum()) > 0
+    for i in range(b):
+        ours = found[batch == i].sort(dim=0).values
+        ref = everything[i][inside[i]].sort(dim=0).values
+        assert torch.allclose(ours, ref, atol=1e-5)

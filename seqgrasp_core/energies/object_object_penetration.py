@@ -13,9 +13,8 @@ class ObjectObjectPenetration(EnergyTerm):
     description = "summed depth of held objects' points inside the current object, m (eq. 10)"
 
     def __call__(self, state: GraspState) -> torch.Tensor:
-        pts = state.held_surface
-        if pts is None:
-            return torch.zeros(state.pose.shape[0], dtype=state.pose.dtype,
-                               device=state.pose.device)
-        sdf = state.ctx.sdf
-        return sdf.penetration(*sdf.points_in_box(pts), pts.shape[0])
+        sdf, size = state.ctx.sdf, state.pose.shape[0]
+        energy = torch.zeros(size, dtype=state.pose.dtype, device=state.pose.device)
+        for held in state.ctx.held:
+            energy = energy + sdf.penetration(*state.held_points_in_box(held, sdf), size)
+        return energy + 0.0 * state.pose.sum(dim=1)
