@@ -26,6 +26,7 @@ from .scene import MuJoCoSettings, SceneObject, build_model, scene_object
 from .steps import ObjectKey, StepTask, step_tasks
 
 CHUNK = 8  # at most this many rows per job sent to a worker
+_BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass
@@ -153,10 +154,23 @@ def run_tasks(ctx: Context, tasks: list[StepTask], workers: int,
             if progress:
                 progress(done, len(tasks))
         return results
-    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)),
-                             mp_context=get_context("spawn"), initializer=_init,
-                             initargs=(ctx,)) as pool:
+    # One BLAS thread per worker: the workers already use every core, and idle BLAS
+    # threads spinning next to them only steal time (spawned workers read these at
+    # their numpy import; the parent's own setting is restored afterwards).
+    saved = {k: os.environ.get(k) for k in _BLAS_THREADS}
+    os.environ.update({k: "1" for k in _BLAS_THREADS})
+    try:
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)),
+                                   mp_context=get_context("spawn"), initializer=_init,
+                                   initargs=(ctx,))
         futures = {pool.submit(_validate_chunk, c): len(c) for c in chunks}
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    with pool:
         for fut in as_completed(futures):
             for row, ok, pen in fut.result():
                 results[row] = (ok, pen)
