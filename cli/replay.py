@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .errors import user_errors, warn_plugin_failures
+from .errors import user_errors
+from .runs import open_run
 
 WARN_ERROR_RAD = 0.05  # a larger final tracking error is worth a look (blocked finger?)
 
@@ -47,21 +48,12 @@ def replay(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
-    from seqgrasp_core.errors import RunFileError
-    from seqgrasp_core.plugins import load_plugins
     from seqgrasp_core.replay import replay as run_replay
     from seqgrasp_core.replay import replay_plan
-    from seqgrasp_core.runfile import read_run, sequence_rows
+    from seqgrasp_core.runfile import sequence_rows
 
     logging.getLogger("can").setLevel(logging.ERROR)  # our errors say what matters
-    table, metadata = read_run(run)
-    hand_name = metadata.get("hand")
-    if not hand_name:
-        raise RunFileError(f"{run} does not say which hand it is for",
-                           "regenerate it with `seqgrasp generate`")
-    plugins = load_plugins()
-    warn_plugin_failures(plugins)
-    spec = plugins.hand(hand_name)
+    table, metadata, plugins, spec = open_run(run)
     hw = plugins.backends.get(backend)
     plan = replay_plan(sequence_rows(table, sequence, str(run)), spec)
     options = {k: v for k, v in (("interface", interface), ("channel", channel),

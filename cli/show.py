@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .errors import user_errors, warn_plugin_failures
+from .errors import user_errors
+from .runs import open_run
 
 FORMATS = {".html": "html", ".htm": "html", ".png": "png"}
 
@@ -27,23 +28,15 @@ def show(
 ) -> None:
     """Show the hand at each step with its objects (light → dark in grasp order) and
     the contact points."""
-    from seqgrasp_core.errors import RunFileError, SeqGraspError
-    from seqgrasp_core.plugins import load_plugins
-    from seqgrasp_core.runfile import read_run
+    from seqgrasp_core.errors import SeqGraspError
     from seqgrasp_core.visualize import sequence_view, write_html, write_png
 
     kind = FORMATS.get(out.suffix.lower())
     if kind is None:
         raise SeqGraspError(f"cannot tell the format of {out} from its suffix "
                             f"{out.suffix or '(none)'!r}", "use --out FILE.html or FILE.png")
-    table, metadata = read_run(run)
-    hand_name = metadata.get("hand")
-    if not hand_name:
-        raise RunFileError(f"{run} does not say which hand it is for",
-                           "regenerate it with `seqgrasp generate`")
-    plugins = load_plugins()
-    warn_plugin_failures(plugins)
-    view = sequence_view(table, metadata, plugins.hand(hand_name), sequence,
+    table, metadata, _, spec = open_run(run)
+    view = sequence_view(table, metadata, spec, sequence,
                          objects_dir=objects, source=str(run))
     if step is not None:
         view.step_view(step)  # a bad --step fails before anything is written

@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from .errors import user_errors, warn_plugin_failures
+from .errors import user_errors
+from .runs import open_run
 
 
 def default_out(run: Path) -> Path:
@@ -37,20 +38,11 @@ def validate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
     from rich.table import Table
 
-    from seqgrasp_core.errors import RunFileError
-    from seqgrasp_core.plugins import load_plugins
-    from seqgrasp_core.runfile import read_run, write_run
+    from seqgrasp_core.runfile import write_run
     from seqgrasp_core.validation import summarize, validate_table, with_results
 
     console = Console()
-    table, metadata = read_run(run)
-    plugins = load_plugins()
-    warn_plugin_failures(plugins)
-    hand_name = metadata.get("hand")
-    if not hand_name:
-        raise RunFileError(f"{run} does not say which hand it is for",
-                           "regenerate it with `seqgrasp generate`")
-    hand = plugins.hand(hand_name)
+    table, metadata, plugins, hand = open_run(run)
     checker = plugins.validators.get(validator)
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console,

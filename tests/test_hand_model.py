@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from seqgrasp_core.hand_geometry import read_collision_primitives

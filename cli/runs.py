@@ -1,0 +1,24 @@
+"""Opening a run file together with the plugins and the hand it was made for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import warn_plugin_failures
+
+
+def open_run(run: Path):
+    """``(table, metadata, plugins, hand spec)`` of a run file; user errors are
+    :class:`~seqgrasp_core.errors.SeqGraspError` s (one line at the CLI)."""
+    from seqgrasp_core.errors import RunFileError
+    from seqgrasp_core.plugins import load_plugins
+    from seqgrasp_core.runfile import read_run
+
+    table, metadata = read_run(run)
+    hand_name = metadata.get("hand")
+    if not hand_name:
+        raise RunFileError(f"{run} does not say which hand it is for",
+                           "regenerate it with `seqgrasp generate`")
+    plugins = load_plugins()
+    warn_plugin_failures(plugins)
+    return table, metadata, plugins, plugins.hand(hand_name)
