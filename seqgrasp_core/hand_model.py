@@ -240,7 +240,7 @@ class HandModel(torch.nn.Module):
             for _ in range(4):
                 joints = lo + (hi - lo) * torch.rand(samples // 4, len(lo), generator=g,
                                                      dtype=lo.dtype)
-                c = self.place_fixed(self.link_transforms(joints), self.sphere_lifted)
+                c = self.spheres(self.link_transforms(joints)).transpose(1, 2)
                 gap = (c[:, pairs[:, 0]] - c[:, pairs[:, 1]]).norm(dim=-1) \
                     - self.sphere_radius[pairs[:, 0]] - self.sphere_radius[pairs[:, 1]]
                 closest = torch.minimum(closest, gap.min(dim=0).values)
@@ -260,19 +260,15 @@ class HandModel(torch.nn.Module):
         return all_frames.transpose(0, 1)
 
     @staticmethod
-    def place_fixed(transforms: torch.Tensor, lifted: torch.Tensor) -> torch.Tensor:
-        """Points fixed on links, moved by ``transforms`` ``(B, L, 4, 4)`` → ``(B, N, 3)``.
+    def place_fixed_t(transforms: torch.Tensor, lifted: torch.Tensor) -> torch.Tensor:
+        """Points fixed on links, moved by ``transforms`` ``(B, L, 4, 4)`` → ``(B, 3, N)``
+        (coordinate-major).
 
         ``lifted`` ``(4L, N)`` holds each point's homogeneous link-frame coordinates in
         the four rows of its link (zeros elsewhere, see :func:`lift_points`), so that
         placing all points is one matrix product — on a CPU much faster than
         gathering a transform per point, forward and backward.
         """
-        return HandModel.place_fixed_t(transforms, lifted).transpose(1, 2)
-
-    @staticmethod
-    def place_fixed_t(transforms: torch.Tensor, lifted: torch.Tensor) -> torch.Tensor:
-        """As :meth:`place_fixed`, coordinate-major: ``(B, 3, N)``."""
         b, n_links = transforms.shape[:2]
         rows = transforms[:, :, :3, :].permute(0, 2, 1, 3).reshape(b, 3, n_links * 4)
         return rows @ lifted
@@ -328,8 +324,9 @@ class HandModel(torch.nn.Module):
         return (self.link_joints.unsqueeze(0) & active.unsqueeze(1)).any(-1)
 
     def spheres(self, transforms: torch.Tensor) -> torch.Tensor:
-        """Self-penetration sphere centres ``(B, S, 3)``, frame as in :meth:`surface`."""
-        return self.place_fixed(transforms, self.sphere_lifted)
+        """Self-penetration sphere centres ``(B, 3, S)`` (coordinate-major), frame as in
+        :meth:`surface`."""
+        return self.place_fixed_t(transforms, self.sphere_lifted)
 
     def contacts(self, transforms: torch.Tensor, index: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,10 +16,6 @@ BASE = slice(0, 9)
 BASE_DIM = 9
 
 
-def joints_slice() -> slice:
-    return slice(BASE_DIM, None)
-
-
 def rot6d_to_matrix(r6: torch.Tensor) -> torch.Tensor:
     """``(..., 6)`` → ``(..., 3, 3)`` rotation matrices (Gram–Schmidt on two columns)."""
     a1, a2 = r6[..., 0:3], r6[..., 3:6]
@@ -42,13 +38,3 @@ def pose_to_matrix(g: torch.Tensor) -> torch.Tensor:
     out[:, 3, 3] = 1.0
     return out
 
-
-def random_rotation(n: int, generator: torch.Generator, dtype=torch.float32,
-                    device="cpu") -> torch.Tensor:
-    """``(n, 3, 3)`` uniformly random rotations (QR of a Gaussian matrix)."""
-    a = torch.randn(n, 3, 3, generator=generator, dtype=torch.float64)
-    q, r = torch.linalg.qr(a)
-    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
-    det = torch.linalg.det(q)
-    q[det < 0, :, 0] *= -1
-    return q.to(dtype=dtype, device=device)

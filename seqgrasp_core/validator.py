@@ -6,8 +6,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
-
 
 @dataclass(frozen=True)
 class StepResult:
@@ -43,6 +41,3 @@ class Validator(ABC):
         called as rows finish. Returns one result per row, in row order.
         """
 
-
-def as_array(values) -> np.ndarray:
-    return np.asarray(values, dtype=float)

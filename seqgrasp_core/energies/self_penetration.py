@@ -19,7 +19,7 @@ class SelfPenetration(EnergyTerm):
 
     def __call__(self, state: GraspState) -> torch.Tensor:
         hand = state.hand
-        centres = hand.place_fixed_t(state.link_transforms, hand.sphere_lifted)  # (B, 3, S)
+        centres = hand.spheres(state.link_transforms)  # (B, 3, S)
         d = centres @ hand.sphere_pair_difference  # (B, 3, P): c_i − c_j, one matmul
         dist = ((d * d).sum(dim=1) + 1e-12).sqrt()  # (B, P)
         return torch.relu(hand.sphere_pair_reach - dist).sum(dim=1)
