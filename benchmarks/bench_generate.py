@@ -43,7 +43,7 @@ class _Baseline:
 
     def __call__(self, state):
         if self.kinematics:
-            return 0.0 * state.link_transforms.sum(dim=(1, 2, 3))
+            return 0.0 * state.links_hand_t.sum(dim=(0, 1, 2))
         return 0.0 * state.pose.sum(dim=1)
 
 

@@ -15,8 +15,9 @@ from functools import cached_property
 
 import torch
 
-from .hand_model import HandModel
-from .pose import BASE_DIM, pose_to_matrix
+from .hand_model import HandModel, box_gap2
+from .kinematics import apply, compose, take
+from .pose import BASE_DIM, pose_to_block, pose_to_matrix
 from .sdf import TorchSDF
 
 
@@ -24,34 +25,39 @@ from .sdf import TorchSDF
 class HeldObject:
     """An object grasped at an earlier step, rigidly attached to the hand frame.
 
-    ``hand_to_object`` ``(B, 4, 4)`` maps hand-frame points into the object's frame
-    (the grasp pose of that step); ``surface_hand_t`` ``(B, 3, P)`` are the object's
-    surface points in the hand frame (coordinate-major), inside a sphere of
-    ``radius`` (m) about ``centre_hand`` ``(B, 3)``.
+    ``hand_to_object`` ``(3, 4, B)`` maps hand-frame points into the object's frame
+    (the grasp pose of that step, batch last); ``surface_hand`` ``(3, P, B)`` are the
+    object's surface points in the hand frame, inside a sphere of ``radius`` (m) about
+    ``centre_hand`` ``(3, B)``.
     """
 
     sdf: TorchSDF
     hand_to_object: torch.Tensor
-    surface_hand_t: torch.Tensor
+    surface_hand: torch.Tensor
     centre_hand: torch.Tensor
     radius: float
 
     @classmethod
-    def attach(cls, sdf: TorchSDF, hand_to_object: torch.Tensor,
-               surface: torch.Tensor) -> "HeldObject":
-        """From the object's own surface points ``(P, 3)`` (object frame)."""
+    def attach(cls, sdf: TorchSDF, pose: torch.Tensor, surface: torch.Tensor) -> "HeldObject":
+        """From the step's grasps ``pose`` ``(B, 9+K)`` and the object's own surface
+        points ``(P, 3)`` (object frame)."""
         lo, hi = surface.min(0).values, surface.max(0).values
         centre = (lo + hi) / 2
         radius = float((surface - centre).norm(dim=-1).max())
-        obj_to_hand = torch.linalg.inv(hand_to_object)
-        pts = to_frame(obj_to_hand, surface.expand(hand_to_object.shape[0], -1, -1))
-        centre_hand = to_frame(obj_to_hand, centre.expand(hand_to_object.shape[0], 1, 3))[:, 0]
-        return cls(sdf, hand_to_object, pts.transpose(1, 2).contiguous(), centre_hand, radius)
+        hand_to_object = pose_to_block(pose)
+        rot, trans = hand_to_object[:, :3], hand_to_object[:, 3]  # (3, 3, B), (3, B)
+        # The inverse transform: R^T (x − t).
+        surface_hand = torch.einsum("jib,pj->ibp", rot, surface) \
+            - torch.einsum("jib,jb->ib", rot, trans)[:, :, None]
+        centre_hand = torch.einsum("jib,jb->ib", rot, centre[:, None] - trans)
+        return cls(sdf, hand_to_object, surface_hand.permute(0, 2, 1).contiguous(),
+                   centre_hand, radius)
 
     def rows(self, index: torch.Tensor) -> "HeldObject":
         """The same object for the sequences ``index``."""
-        return HeldObject(self.sdf, self.hand_to_object[index], self.surface_hand_t[index],
-                          self.centre_hand[index], self.radius)
+        return HeldObject(self.sdf, self.hand_to_object[..., index],
+                          self.surface_hand[..., index], self.centre_hand[..., index],
+                          self.radius)
 
 
 @dataclass
@@ -79,7 +85,9 @@ class GraspState:
     """A batch of grasps ``pose`` ``(B, 9+K)`` with their two contacts ``(B, 2)``.
 
     Every property is in the frame of the object being grasped unless it says
-    ``hand``; lengths in metres.
+    ``hand``; lengths in metres. Properties ending in ``_t`` are batch-last tensors
+    (the layout of :mod:`seqgrasp_core.kinematics`, fast on a CPU); the others are the
+    same values batch-first, for terms that prefer it.
     """
 
     def __init__(self, ctx: StepContext, pose: torch.Tensor, contact_index: torch.Tensor):
@@ -95,74 +103,103 @@ class GraspState:
         return self.pose[:, BASE_DIM:]
 
     @cached_property
+    def hand_to_object_t(self) -> torch.Tensor:
+        """``(3, 4, B)``."""
+        return pose_to_block(self.pose)
+
+    @property
     def hand_to_object(self) -> torch.Tensor:
         """``(B, 4, 4)``."""
         return pose_to_matrix(self.pose)
 
     @cached_property
+    def links_hand_t(self) -> torch.Tensor:
+        """Link poses ``(3, 4, L, B)`` in the hand frame."""
+        return self.hand.link_poses(self.joints.T.contiguous())
+
+    @cached_property
+    def links_t(self) -> torch.Tensor:
+        """Link poses ``(3, 4, L, B)``."""
+        return compose(self.hand_to_object_t.unsqueeze(2), self.links_hand_t)
+
+    @property
     def link_transforms(self) -> torch.Tensor:
         """``(B, L, 4, 4)`` in the hand frame."""
-        return self.hand.link_transforms(self.joints)
+        poses = self.links_hand_t.permute(3, 2, 0, 1)
+        bottom = torch.zeros(*poses.shape[:2], 1, 4, dtype=poses.dtype, device=poses.device)
+        bottom[..., 3] = 1.0
+        return torch.cat((poses, bottom), dim=2)
+
+    def surface_near(self, sdf: TorchSDF, hand_to_frame: torch.Tensor | None = None,
+                     link_mask: torch.Tensor | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Hand surface points that may lie in ``sdf``'s object bounding box, in its
+        frame: ``(points (3, P, M), batch (M,), valid (P, M))`` as
+        :meth:`HandModel.surface_near_box`, differentiable.
+
+        ``hand_to_frame`` ``(3, 4, B)`` is the object's frame (default: the current
+        object's); ``link_mask`` ``(B, L)`` limits the links.
+        """
+        frame = self.hand_to_object_t if hand_to_frame is None else hand_to_frame
+        return self.hand.surface_near_box(self.links_hand_t, frame, sdf.box_lo, sdf.box_hi,
+                                          link_mask, sdf.outside_bound)
 
     def held_points_in_box(self, held: HeldObject, sdf: TorchSDF
                            ) -> tuple[torch.Tensor, torch.Tensor]:
         """A held object's surface points inside ``sdf``'s object bounding box, in the
-        current object's frame: ``(batch (M,), points (M, 3))``, differentiable.
+        current object's frame: ``(batch (M,), points (3, M))``, differentiable.
 
         The held object's bounding sphere is tested first, so sequences whose held
         object is far from the current one cost nothing more.
         """
-        rot, trans = self.hand_to_object[:, :3, :3], self.hand_to_object[:, :3, 3]
-        lo, hi = sdf.box_lo, sdf.box_hi
+        frame = self.hand_to_object_t  # (3, 4, B)
+        lo, hi = sdf.box_lo.reshape(3, 1), sdf.box_hi.reshape(3, 1)
         with torch.no_grad():
-            centre = (rot @ held.centre_hand.unsqueeze(-1))[..., 0] + trans
-            gap2 = ((centre - centre.clamp(lo, hi)) ** 2).sum(-1)
-            rows = (gap2 <= held.radius ** 2).nonzero()[:, 0]
-            local = held.surface_hand_t[rows]  # (R, 3, P) hand frame
-            r, t = rot[rows], trans[rows]
-            inside = torch.ones(local.shape[0], local.shape[2], dtype=torch.bool,
-                                device=local.device)
-            for a in range(3):
-                c = (r[:, a, 0:1] * local[:, 0] + r[:, a, 1:2] * local[:, 1]
-                     + r[:, a, 2:3] * local[:, 2] + t[:, a:a + 1])
-                inside &= (c >= lo[a]) & (c <= hi[a])
-            k, p = inside.nonzero(as_tuple=True)
-            batch, pts = rows[k], local[k, :, p]
-        return batch, (rot[batch] @ pts.unsqueeze(-1))[..., 0] + trans[batch]
-
-    def surface_in_box(self, sdf: TorchSDF, hand_to_frame: torch.Tensor | None = None,
-                       link_mask: torch.Tensor | None = None
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hand surface points inside ``sdf``'s object bounding box, in its frame.
-
-        ``hand_to_frame`` ``(B, 4, 4)`` is the object's frame (default: the current
-        object's). Returns ``(batch (M,), points (M, 3))``, differentiable.
-        """
-        frame = self.hand_to_object if hand_to_frame is None else hand_to_frame
-        return self.hand.surface_near_box(frame, self.link_transforms, sdf.box_lo, sdf.box_hi,
-                                          link_mask)
+            centre = apply(frame, held.centre_hand)  # (3, B)
+            rows = (box_gap2(centre, lo, hi) <= held.radius ** 2).nonzero()[:, 0]
+            local = take(held.surface_hand, rows)  # (3, P, R) hand frame
+            placed = apply(take(frame, rows).unsqueeze(2), local)
+            inside = box_gap2(placed, lo.unsqueeze(-1), hi.unsqueeze(-1)) == 0
+            p, r = inside.nonzero(as_tuple=True)
+            batch, local_m = rows[r], local[:, p, r]  # (M,), (3, M)
+        return batch, apply(take(frame, batch), local_m)
 
     @cached_property
-    def _contacts(self) -> tuple[torch.Tensor, torch.Tensor]:
-        pts, normals = self.hand.contacts(self.link_transforms, self.contact_index)
-        rot = self.hand_to_object[:, :3, :3]
-        return to_frame(self.hand_to_object, pts), normals @ rot.transpose(1, 2)
+    def _contacts_t(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.hand.contacts(self.links_hand_t, self.contact_index, self.hand_to_object_t)
+
+    @property
+    def contacts_t(self) -> torch.Tensor:
+        """The two contact points ``(3, 2, B)``."""
+        return self._contacts_t[0]
+
+    @property
+    def contact_normals_t(self) -> torch.Tensor:
+        """Their inward hand normals ``(3, 2, B)`` (unit)."""
+        return self._contacts_t[1]
+
+    @cached_property
+    def contact_surface_t(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Signed distance ``(2, B)`` of the contacts to the object and the object's
+        outward unit normal ``(3, 2, B)`` there (no gradient)."""
+        value, grad = self.ctx.sdf.sample(self.contacts_t)
+        return value, grad / (grad * grad).sum(0).clamp_min(1e-24).sqrt()
 
     @property
     def contacts(self) -> torch.Tensor:
-        """The two contact points ``(B, 2, 3)``."""
-        return self._contacts[0]
-
-    @cached_property
-    def contact_surface(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Signed distance ``(B, 2)`` of the contacts to the object and the object's
-        outward normal ``(B, 2, 3)`` there (no gradient)."""
-        return self.ctx.sdf.value_and_normal(self.contacts)
+        """``(B, 2, 3)``."""
+        return self.contacts_t.permute(2, 1, 0)
 
     @property
     def contact_normals(self) -> torch.Tensor:
-        """Their inward hand normals ``(B, 2, 3)`` (unit)."""
-        return self._contacts[1]
+        """``(B, 2, 3)``."""
+        return self.contact_normals_t.permute(2, 1, 0)
+
+    @property
+    def contact_surface(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, 2)`` and ``(B, 2, 3)``."""
+        value, normal = self.contact_surface_t
+        return value.T, normal.permute(2, 1, 0)
 
 
 def to_frame(transform: torch.Tensor, points: torch.Tensor) -> torch.Tensor:

@@ -7,17 +7,23 @@ in link frames with the index of their link.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
 from .errors import HandSpecError
 from .hand_geometry import read_collision_primitives, sample_primitives
 from .hand_spec import HandSpec
+from .kinematics import LinkPoses, apply, compose, rotate, take
 from .objects import farthest_point_sample
 
 
 class HandModel(torch.nn.Module):
     """A hand as tensors on one device.
+
+    Kinematics: pytorch_kinematics parses the URDF; :class:`~seqgrasp_core.kinematics.
+    LinkPoses` evaluates its chain in the optimizer's batch-last layout.
 
     Buffers (``L`` links, ``K`` joints, ``N`` surface points, ``C`` contact
     candidates, ``S`` self-penetration spheres, ``O`` opposition spaces):
@@ -28,11 +34,10 @@ class HandModel(torch.nn.Module):
       ``contact_link`` ``(C,)``;
     - ``sphere_local`` ``(S, 3)``, ``sphere_radius`` ``(S,)``, ``sphere_link`` ``(S,)``,
       ``sphere_pairs`` ``(P, 2)`` pairs that may not overlap and can come close within
-      the joint ranges, ``sphere_pair_reach`` ``(P,)`` their summed radii, and
-      ``sphere_pair_difference`` ``(S, P)`` (+1/−1 per pair) so centres ``@`` it
-      gives every pair's offset in one product;
+      the joint ranges, ``sphere_pair_reach`` ``(P, 1)`` their summed radii;
     - ``chunk_*``: the surface points in spatial chunks of ≤ 32 with bounding spheres,
       for :meth:`surface_near_box`;
+    - ``*_t``: coordinate-major copies (``(3, …)``) for the batch-last hot path;
     - ``link_joints`` ``(L, K)`` bool: link ``l`` moves when joint ``k`` moves;
     - ``os_masks`` ``(O, K)``; ``pool_a``/``pool_b`` ``(O, M)`` contact indices padded
       with ``-1`` and their sizes ``pool_a_size``/``pool_b_size`` ``(O,)``.
@@ -69,10 +74,8 @@ class HandModel(torch.nn.Module):
         self.link_names = link_names
         link_index = {n: i for i, n in enumerate(link_names)}
         frame_indices = self.chain.get_frame_indices(*link_names).cpu()
-        # When the chain's frames are exactly the links, FK needs no re-indexing.
-        self._frames_are_links = bool(len(frame_names) == len(link_names) and torch.equal(
-            frame_indices, torch.arange(len(link_names))))
         self.register_buffer("frame_indices", frame_indices)
+        self.kinematics = LinkPoses(self.chain, link_names, list(spec.joint_names))
 
         lo, hi = self.chain.get_joint_limits()
         lo = torch.as_tensor(lo, dtype=dtype)[torch.argsort(self.to_chain)]
@@ -123,43 +126,44 @@ class HandModel(torch.nn.Module):
             self.surface_local, self.surface_link, len(self.link_names)))
         self._build_surface_chunks(dtype)
 
-    def _build_surface_chunks(self, dtype, chunk_size: int = 32) -> None:
-        """Surface points split into small spatial chunks, each with a bounding sphere.
+    def _build_surface_chunks(self, dtype, coarse_size: int = 32, fine_size: int = 8) -> None:
+        """Surface points in a two-level hierarchy of spatial chunks with bounding spheres.
 
-        Each link's points are bisected along their longest extent until a chunk holds
-        at most ``chunk_size`` points; the chunks are padded to that size.
+        Each link's points are bisected along their longest extent into coarse chunks
+        of at most ``coarse_size`` points, and each coarse chunk again into fine chunks
+        of at most ``fine_size`` (padded to that size). Buffers: fine ``chunk_points``
+        ``(3, P, C)``, ``chunk_valid`` ``(P, C)``, ``chunk_centre`` ``(3, C)``,
+        ``chunk_radius`` ``(C,)``, ``chunk_link`` ``(C,)``; coarse ``coarse_placer``
+        (centres, see :func:`placer`), ``coarse_radius2`` ``(Cc, 1)``, ``coarse_link``
+        ``(Cc,)`` and ``coarse_children`` ``(Cc, W)`` fine indices padded with ``-1``.
         """
-        chunks: list[tuple[int, torch.Tensor]] = []
+        coarse, fine = [], []
         for link in range(len(self.link_names)):
-            pending = [self.surface_local[self.surface_link == link]]
-            while pending:
-                pts = pending.pop()
-                if len(pts) == 0:
-                    continue
-                if len(pts) <= chunk_size:
-                    chunks.append((link, pts))
-                    continue
-                axis = int((pts.max(0).values - pts.min(0).values).argmax())
-                order = pts[:, axis].argsort()
-                half = len(pts) // 2
-                pending += [pts[order[:half]], pts[order[half:]]]
-        padded = torch.zeros(len(chunks), chunk_size, 3, dtype=dtype)
-        valid = torch.zeros(len(chunks), chunk_size, dtype=torch.bool)
-        centre = torch.zeros(len(chunks), 3, dtype=dtype)
-        radius = torch.zeros(len(chunks), dtype=dtype)
-        for i, (_, pts) in enumerate(chunks):
+            for pts in _bisect(self.surface_local[self.surface_link == link], coarse_size):
+                children = []
+                for sub in _bisect(pts, fine_size):
+                    children.append(len(fine))
+                    fine.append((link, sub))
+                coarse.append((link, pts, children))
+        padded = torch.zeros(len(fine), fine_size, 3, dtype=dtype)
+        valid = torch.zeros(len(fine), fine_size, dtype=dtype)
+        for i, (_, pts) in enumerate(fine):
             padded[i, :len(pts)] = pts
-            valid[i, :len(pts)] = True
-            centre[i] = (pts.min(0).values + pts.max(0).values) / 2
-            radius[i] = (pts - centre[i]).norm(dim=-1).max()
-        chunk_link = torch.tensor([c[0] for c in chunks])
-        self.register_buffer("chunk_points_t", padded.transpose(1, 2).contiguous())  # (C, 3, P)
-        self.register_buffer("chunk_valid", valid)
-        self.register_buffer("chunk_centre", centre)
+            valid[i, :len(pts)] = 1.0
+        centre, radius = _bounding_spheres([pts for _, pts in fine], dtype)
+        self.register_buffer("chunk_points", padded.permute(2, 1, 0).contiguous())
+        self.register_buffer("chunk_valid", valid.T.contiguous())
+        self.register_buffer("chunk_centre", centre.T.contiguous())
         self.register_buffer("chunk_radius", radius)
-        self.register_buffer("chunk_link", chunk_link)
-        self.register_buffer("chunk_centre_lifted", lift_points(centre, chunk_link,
-                                                               len(self.link_names)))
+        self.register_buffer("chunk_link", torch.tensor([link for link, _ in fine]))
+        centre, radius = _bounding_spheres([pts for _, pts, _ in coarse], dtype)
+        coarse_link = torch.tensor([link for link, _, _ in coarse])
+        width = max(len(kids) for _, _, kids in coarse)
+        self.register_buffer("coarse_placer", placer(centre, coarse_link, len(self.link_names)))
+        self.register_buffer("coarse_radius2", (radius ** 2).unsqueeze(-1))
+        self.register_buffer("coarse_link", coarse_link)
+        self.register_buffer("coarse_children", torch.tensor(
+            [kids + [-1] * (width - len(kids)) for _, _, kids in coarse]))
 
     def _build_contacts(self, link_index, dtype) -> None:
         names, points, normals, links, offsets = [], [], [], [], {}
@@ -173,6 +177,8 @@ class HandModel(torch.nn.Module):
         self.register_buffer("contact_normal_local",
                              torch.as_tensor(np.concatenate(normals), dtype=dtype))
         self.register_buffer("contact_link", torch.tensor(links, dtype=torch.long))
+        self.register_buffer("contact_local_t", self.contact_local.T.contiguous())
+        self.register_buffer("contact_normal_t", self.contact_normal_local.T.contiguous())
         self.os_names = [o.name for o in self.spec.opposition_spaces]
         pools = {}
         for side in ("a", "b"):
@@ -217,16 +223,12 @@ class HandModel(torch.nn.Module):
         self.register_buffer("sphere_local", torch.as_tensor(np.concatenate(centres), dtype=dtype))
         self.register_buffer("sphere_radius", torch.as_tensor(np.concatenate(radii), dtype=dtype))
         self.register_buffer("sphere_link", links_t)
-        self.register_buffer("sphere_lifted", lift_points(
-            self.sphere_local, links_t, len(self.link_names)))
+        self.register_buffer("sphere_placer", placer(self.sphere_local, links_t,
+                                                     len(self.link_names)))
         pairs = self._reachable_pairs(torch.stack((ii[keep_t], jj[keep_t]), dim=-1))
         self.register_buffer("sphere_pairs", pairs)
-        self.register_buffer("sphere_pair_reach",
-                             self.sphere_radius[pairs[:, 0]] + self.sphere_radius[pairs[:, 1]])
-        difference = torch.zeros(len(links), len(pairs), dtype=dtype)
-        difference[pairs[:, 0], torch.arange(len(pairs))] = 1.0
-        difference[pairs[:, 1], torch.arange(len(pairs))] = -1.0
-        self.register_buffer("sphere_pair_difference", difference)
+        self.register_buffer("sphere_pair_reach", (self.sphere_radius[pairs[:, 0]]
+                                                   + self.sphere_radius[pairs[:, 1]])[:, None])
 
     def _reachable_pairs(self, pairs: torch.Tensor, samples: int = 4096,
                          margin: float = 0.01, seed: int = 0) -> torch.Tensor:
@@ -240,34 +242,44 @@ class HandModel(torch.nn.Module):
             for _ in range(4):
                 joints = lo + (hi - lo) * torch.rand(samples // 4, len(lo), generator=g,
                                                      dtype=lo.dtype)
-                c = self.spheres(self.link_transforms(joints)).transpose(1, 2)
+                c = self.spheres(self.link_poses(joints.T.contiguous())).permute(2, 1, 0)
                 gap = (c[:, pairs[:, 0]] - c[:, pairs[:, 1]]).norm(dim=-1) \
                     - self.sphere_radius[pairs[:, 0]] - self.sphere_radius[pairs[:, 1]]
                 closest = torch.minimum(closest, gap.min(dim=0).values)
         return pairs[closest < margin]
 
     # -- kinematics ---------------------------------------------------------
+    # The optimizer's hot path keeps poses as (3, 4, L, B) blocks and points as
+    # (3, ..., B), the batch last (see seqgrasp_core/kinematics.py for why).
     @property
     def num_joints(self) -> int:
         return self.spec.num_joints
 
+    def link_poses(self, joints: torch.Tensor) -> torch.Tensor:
+        """Link poses ``(3, 4, L, B)`` in the hand frame for ``joints`` ``(K, B)`` (rad),
+        differentiable (geometric-Jacobian backward)."""
+        return self.kinematics(joints)
+
     def link_transforms(self, joints: torch.Tensor) -> torch.Tensor:
-        """Link poses in the hand frame, ``(B, L, 4, 4)``, for ``joints`` ``(B, K)`` (rad)."""
-        th = joints[:, self.to_chain]
-        all_frames = self.chain.forward_kinematics_tensor(th)  # (F, B, 4, 4)
-        if not self._frames_are_links:
-            all_frames = all_frames.index_select(0, self.frame_indices)
-        return all_frames.transpose(0, 1)
+        """Link poses as ``(B, L, 4, 4)`` matrices for ``joints`` ``(B, K)`` (rad)."""
+        poses = self.link_poses(joints.T.contiguous()).permute(3, 2, 0, 1)  # (B, L, 3, 4)
+        bottom = torch.zeros(*poses.shape[:2], 1, 4, dtype=poses.dtype, device=poses.device)
+        bottom[..., 3] = 1.0
+        return torch.cat((poses, bottom), dim=2)
+
+    def reference_link_transforms(self, joints: torch.Tensor) -> torch.Tensor:
+        """The same from pytorch_kinematics' own ``forward_kinematics_tensor`` (slower;
+        for checks)."""
+        all_frames = self.chain.forward_kinematics_tensor(joints[:, self.to_chain])
+        return all_frames.index_select(0, self.frame_indices).transpose(0, 1)
 
     @staticmethod
     def place_fixed_t(transforms: torch.Tensor, lifted: torch.Tensor) -> torch.Tensor:
-        """Points fixed on links, moved by ``transforms`` ``(B, L, 4, 4)`` → ``(B, 3, N)``
-        (coordinate-major).
+        """Points fixed on links, moved by ``transforms`` ``(B, L, 4, 4)`` → ``(B, 3, N)``.
 
         ``lifted`` ``(4L, N)`` holds each point's homogeneous link-frame coordinates in
         the four rows of its link (zeros elsewhere, see :func:`lift_points`), so that
-        placing all points is one matrix product — on a CPU much faster than
-        gathering a transform per point, forward and backward.
+        placing all points is one matrix product.
         """
         b, n_links = transforms.shape[:2]
         rows = transforms[:, :, :3, :].permute(0, 2, 1, 3).reshape(b, 3, n_links * 4)
@@ -278,65 +290,70 @@ class HandModel(torch.nn.Module):
         ``transforms`` ``(B, L, 4, 4)`` place the links in."""
         return self.place_fixed_t(transforms, self.surface_lifted)
 
-    def surface_near_box(self, frame: torch.Tensor, links: torch.Tensor, box_lo: torch.Tensor,
-                         box_hi: torch.Tensor, link_mask: torch.Tensor | None = None
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hand surface points inside an axis-aligned box, differentiably.
+    def surface_near_box(self, links: torch.Tensor, frame: torch.Tensor, box_lo: torch.Tensor,
+                         box_hi: torch.Tensor, link_mask: torch.Tensor | None = None,
+                         outside_distance: Callable[[torch.Tensor], torch.Tensor] | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The hand surface points that may lie in an axis-aligned box, differentiably.
 
-        ``frame`` ``(B, 4, 4)`` maps the hand frame into the box's frame, ``links``
-        ``(B, L, 4, 4)`` are the link poses in the hand frame, ``box_lo``/``box_hi``
-        ``(3,)`` the box corners (metres); ``link_mask`` ``(B, L)`` limits the links.
-        Returns ``(batch (M,), points (M, 3))``: the sequence index and position of
-        every surface point in the box. A broad phase on bounding spheres of small
-        chunks of points and a narrow phase on the chunks' points keep the work proportional to what is near.
+        ``links`` ``(3, 4, L, B)`` are the link poses in the hand frame, ``frame``
+        ``(3, 4, B)`` maps the hand frame into the box's, ``box_lo`` / ``box_hi``
+        ``(3,)`` are the box corners (metres); ``link_mask`` ``(B, L)`` limits the links.
+        Coarse chunks whose bounding sphere meets the box are split into their fine
+        chunks, which are kept when their sphere meets the box too or, if
+        ``outside_distance`` (points ``(3, M)`` → a lower bound on their distance
+        outside the object ``(M,)``) is given, reaches into the object. Returns
+        ``(points (3, P, M), batch (M,), valid (P, M))``: the ``M`` kept fine chunks'
+        points, each chunk's sequence, and which of the ``P`` slots are real points
+        (chunks are padded). Work grows with what is near the box, not with ``N``.
         """
-        rot, trans = frame[:, :3, :3], frame[:, :3, 3]
+        b = links.shape[-1]
+        flat = links.reshape(3, 4, -1)  # column link·B + sequence
+        lo, hi = box_lo.reshape(3, 1), box_hi.reshape(3, 1)
         with torch.no_grad():
-            # Broad phase: chunk bounding spheres against the box (coordinate-major).
-            centre = rot @ self.place_fixed_t(links, self.chunk_centre_lifted) \
-                + trans.unsqueeze(-1)  # (B, 3, C)
-            gap2 = sum((centre[:, a] - centre[:, a].clamp(box_lo[a], box_hi[a])) ** 2
-                       for a in range(3))
-            near = gap2 <= self.chunk_radius ** 2
+            centre = apply(frame.unsqueeze(2), place(links, self.coarse_placer))  # (3, Cc, B)
+            near = box_gap2(centre, lo.unsqueeze(-1), hi.unsqueeze(-1)) <= self.coarse_radius2
             if link_mask is not None:
-                near &= link_mask[:, self.chunk_link]
-            b, chunk = near.nonzero(as_tuple=True)
-            # Narrow phase: the near chunks' points against the box.
-            link_k = self.chunk_link[chunk]
-            rot_k = rot[b] @ links[b, link_k, :3, :3]
-            trans_k = (rot[b] @ links[b, link_k, :3, 3:4])[..., 0] + trans[b]
-            local = self.chunk_points_t[chunk]  # (K, 3, P)
-            inside = self.chunk_valid[chunk]
-            for a in range(3):
-                c = (rot_k[:, a, 0:1] * local[:, 0] + rot_k[:, a, 1:2] * local[:, 1]
-                     + rot_k[:, a, 2:3] * local[:, 2] + trans_k[:, a:a + 1])
-                inside &= (c >= box_lo[a]) & (c <= box_hi[a])
-            k, p = inside.nonzero(as_tuple=True)
-            batch, link = b[k], link_k[k]
-            local_m = local[k, :, p]  # (M, 3)
-        # Only the points found inside are placed again, with gradients.
-        t = links[batch, link]
-        in_hand = (t[:, :3, :3] @ local_m.unsqueeze(-1))[..., 0] + t[:, :3, 3]
-        return batch, (rot[batch] @ in_hand.unsqueeze(-1))[..., 0] + trans[batch]
+                near &= link_mask.T.index_select(0, self.coarse_link)
+            coarse, batch = near.nonzero(as_tuple=True)
+            kids = self.coarse_children.index_select(0, coarse)  # (K, W)
+            row, col = (kids >= 0).nonzero(as_tuple=True)
+            chunk, batch = kids[row, col], batch[row]
+            pose = compose(take(frame, batch), take(flat, self.chunk_link[chunk] * b + batch))
+            centre = apply(pose, self.chunk_centre.index_select(1, chunk))  # (3, M)
+            if outside_distance is not None:
+                keep = outside_distance(centre) <= self.chunk_radius[chunk]
+            else:
+                keep = box_gap2(centre, lo, hi) <= self.chunk_radius[chunk] ** 2
+            chunk, batch = chunk[keep], batch[keep]
+            local = take(self.chunk_points, chunk)  # (3, P, M)
+            valid = self.chunk_valid.index_select(1, chunk)  # (P, M)
+        pose = compose(take(frame, batch), take(flat, self.chunk_link[chunk] * b + batch))
+        return apply(pose.unsqueeze(2), local), batch, valid
 
     def moving_links(self, active: torch.Tensor) -> torch.Tensor:
         """``(B, L)`` bool: the link moves with the ``active`` ``(B, K)`` joints."""
         return (self.link_joints.unsqueeze(0) & active.unsqueeze(1)).any(-1)
 
-    def spheres(self, transforms: torch.Tensor) -> torch.Tensor:
-        """Self-penetration sphere centres ``(B, 3, S)`` (coordinate-major), frame as in
-        :meth:`surface`."""
-        return self.place_fixed_t(transforms, self.sphere_lifted)
+    def spheres(self, links: torch.Tensor) -> torch.Tensor:
+        """Self-penetration sphere centres ``(3, S, B)`` for link poses ``(3, 4, L, B)``."""
+        return place(links, self.sphere_placer)
 
-    def contacts(self, transforms: torch.Tensor, index: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Contact points and inward normals ``(B, n, 3)`` for candidate ``index`` ``(B, n)``."""
-        link = self.contact_link[index]
-        b = transforms.shape[0]
-        t = torch.gather(transforms, 1, link[..., None, None].expand(b, -1, 4, 4))
-        pts = (t[..., :3, :3] @ self.contact_local[index].unsqueeze(-1)).squeeze(-1) + t[..., :3, 3]
-        normals = (t[..., :3, :3] @ self.contact_normal_local[index].unsqueeze(-1)).squeeze(-1)
-        return pts, normals
+    def contacts(self, links: torch.Tensor, index: torch.Tensor,
+                 frame: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contact points and inward normals ``(3, n, B)`` of candidates ``index``
+        ``(B, n)`` for link poses ``(3, 4, L, B)``, moved by ``frame`` ``(3, 4, B)``
+        when given."""
+        n_links, b = links.shape[2:]
+        flat = index.T.reshape(-1)  # (n B,), contact-major
+        rows = torch.arange(b, device=index.device).repeat(index.shape[1])
+        pose = take(links.reshape(3, 4, n_links * b),
+                    self.contact_link[flat] * b + rows).reshape(3, 4, index.shape[1], b)
+        local = self.contact_local_t.index_select(1, flat).reshape(3, index.shape[1], b)
+        normal = self.contact_normal_t.index_select(1, flat).reshape(3, index.shape[1], b)
+        if frame is not None:
+            pose = compose(frame.unsqueeze(2), pose)
+        return apply(pose, local), rotate(pose, normal)
 
 
 def _robot_only(urdf: bytes) -> bytes:
@@ -359,3 +376,57 @@ def lift_points(local: torch.Tensor, link: torch.Tensor, n_links: int) -> torch.
         out[link * 4 + j, cols] = homog[:, j]
     return out
 
+
+
+def placer(local: torch.Tensor, link: torch.Tensor, n_links: int) -> torch.Tensor:
+    """``(N, 4L)`` for :func:`place`: row ``i`` holds ``[local[i], 1]`` in the columns
+    ``k·L + link[i]`` (``k = 0..3``), zeros elsewhere."""
+    out = torch.zeros(len(link), 4 * n_links, dtype=local.dtype)
+    homog = torch.cat((local, torch.ones(len(link), 1, dtype=local.dtype)), dim=1)
+    rows = torch.arange(len(link))
+    for k in range(4):
+        out[rows, k * n_links + link] = homog[:, k]
+    return out
+
+
+def place(links: torch.Tensor, placer_matrix: torch.Tensor) -> torch.Tensor:
+    """Points fixed on links ``(3, N, B)`` for link poses ``(3, 4, L, B)``: one batched
+    matrix product with a :func:`placer` matrix ``(N, 4L)`` (on a CPU far faster than
+    gathering a pose per point, forward and backward)."""
+    return torch.matmul(placer_matrix, links.reshape(3, -1, links.shape[-1]))
+
+
+def _bisect(points: torch.Tensor, size: int) -> list[torch.Tensor]:
+    """``points`` ``(n, 3)`` halved along their longest extent until each part has at
+    most ``size`` points."""
+    out, pending = [], [points]
+    while pending:
+        pts = pending.pop()
+        if len(pts) == 0:
+            continue
+        if len(pts) <= size:
+            out.append(pts)
+            continue
+        axis = int((pts.max(0).values - pts.min(0).values).argmax())
+        order = pts[:, axis].argsort()
+        half = len(pts) // 2
+        pending += [pts[order[:half]], pts[order[half:]]]
+    return out
+
+
+def _bounding_spheres(groups: list[torch.Tensor], dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centres ``(G, 3)`` (box middles) and radii ``(G,)`` of point groups."""
+    centre = torch.stack([(g.min(0).values + g.max(0).values) / 2 for g in groups]).to(dtype)
+    radius = torch.stack([(g - c).norm(dim=-1).max() for g, c in zip(groups, centre)])
+    return centre, radius.to(dtype)
+
+
+def box_gap2(points: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """Squared distance ``(...)`` of points ``(3, ...)`` to the box ``[lo, hi]``
+    (``(3, 1, ...)``-broadcastable), 0 inside; written per axis (a reduction over the
+    leading dimension is slow on a CPU)."""
+    total = None
+    for a in range(3):
+        gap = points[a] - points[a].clamp(lo[a], hi[a])
+        total = gap * gap if total is None else total + gap * gap
+    return total

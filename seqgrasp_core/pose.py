@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from .kinematics import cross
+
 TRANSLATION = slice(0, 3)
 ROTATION = slice(3, 9)
 BASE = slice(0, 9)
@@ -38,3 +40,14 @@ def pose_to_matrix(g: torch.Tensor) -> torch.Tensor:
     out[:, 3, 3] = 1.0
     return out
 
+
+
+def pose_to_block(g: torch.Tensor) -> torch.Tensor:
+    """``(B, 9+K)`` grasp vectors → ``(3, 4, B)`` hand-to-object transforms, batch last
+    (the layout of :mod:`seqgrasp_core.kinematics`)."""
+    base = g[:, BASE].t().contiguous()  # (9, B)
+    a1, a2 = base[3:6], base[6:9]
+    b1 = a1 / (a1 * a1).sum(0).clamp_min(1e-24).sqrt()
+    b2 = a2 - (b1 * a2).sum(0) * b1
+    b2 = b2 / (b2 * b2).sum(0).clamp_min(1e-24).sqrt()
+    return torch.stack((b1, b2, cross(b1, b2), base[0:3]), dim=1)

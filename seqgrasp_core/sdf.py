@@ -2,10 +2,11 @@
 
 Exact point-to-mesh queries are far too slow inside the optimizer (trimesh: about 1 s
 per 16k points), so each object gets a regular grid of exact signed distances
-(computed once with point-cloud-utils, cached per mesh hash and scale) that is
-sampled with :func:`torch.nn.functional.grid_sample`. The grid stores the signed
-distance and its spatial gradient as four channels; the backward pass uses the
-stored gradient, which avoids ``grid_sample``'s slow 3-D backward on the CPU.
+(computed once with point-cloud-utils, cached per mesh hash and scale). A query
+gathers the eight corners of each point's cell and interpolates; the same eight
+values give the interpolant's exact spatial gradient, so one gather serves the value
+and the backward pass. (On a CPU this is faster than ``grid_sample``, whose 3-D
+backward is slow and which needs the gradient stored as extra channels.)
 
 Sign convention: negative inside the object, positive outside, metres.
 Outside the grid, the distance grows with the distance to the grid's box.
@@ -36,10 +37,7 @@ def exact_signed_distance(mesh, points: np.ndarray) -> np.ndarray:
 
 @dataclass
 class SDFGrid:
-    """``values`` ``(4, R, R, R)`` indexed ``[channel, z, y, x]`` over ``[lo, hi]`` (metres).
-
-    Channel 0 is the signed distance, channels 1–3 its gradient (x, y, z).
-    """
+    """``values`` ``(R, R, R)`` indexed ``[z, y, x]`` over ``[lo, hi]`` (metres)."""
 
     lo: np.ndarray
     hi: np.ndarray
@@ -54,15 +52,12 @@ class SDFGrid:
         zz, yy, xx = np.meshgrid(axes[2], axes[1], axes[0], indexing="ij")
         pts = np.stack((xx, yy, zz), axis=-1).reshape(-1, 3)
         sdf = exact_signed_distance(mesh, pts).reshape(resolution, resolution, resolution)
-        spacing = (hi - lo) / (resolution - 1)
-        gz, gy, gx = np.gradient(sdf, spacing[2], spacing[1], spacing[0])
-        values = np.stack((sdf, gx, gy, gz)).astype(np.float32)
-        return cls(lo=lo, hi=hi, values=values, resolution=resolution)
+        return cls(lo=lo, hi=hi, values=sdf.astype(np.float32), resolution=resolution)
 
     @classmethod
     def for_object(cls, obj, resolution: int = 64) -> "SDFGrid":
         """The grid of a :class:`~seqgrasp_core.objects.GraspObject`, cached on disk."""
-        path = cache_dir("sdf") / f"{obj.sha256[:32]}_{obj.scale:.6g}_{resolution}.npz"
+        path = cache_dir("sdf") / f"{obj.sha256[:32]}_{obj.scale:.6g}_{resolution}_v2.npz"
         if path.is_file():
             try:
                 with np.load(path) as f:
@@ -79,74 +74,114 @@ class SDFGrid:
         return grid
 
     def to_torch(self, dtype=torch.float32, device="cpu") -> "TorchSDF":
-        return TorchSDF(torch.as_tensor(self.values, dtype=dtype, device=device).unsqueeze(0),
+        return TorchSDF(torch.as_tensor(self.values, dtype=dtype, device=device),
                         torch.as_tensor(self.lo, dtype=dtype, device=device),
                         torch.as_tensor(self.hi, dtype=dtype, device=device),
                         padding=GRID_PADDING)
 
 
-class _GridSDF(torch.autograd.Function):
-    """Signed distance and its spatial gradient from one ``grid_sample`` call.
+def _lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return a + (b - a) * t
 
-    Outputs ``(value (...), gradient (..., 3))``; only ``value`` is differentiable,
-    and its backward uses the sampled gradient.
+
+class _GridSDF(torch.autograd.Function):
+    """Trilinear signed distance and its exact spatial gradient from one gather, for
+    points ``(3, N)`` (coordinate-major, object frame, metres).
+
+    Outputs ``(value (N,), gradient (3, N))``; only ``value`` is differentiable, and its
+    backward uses the gradient.
     """
 
     @staticmethod
-    def forward(ctx, points, volume, lo, hi):
-        inside = torch.minimum(torch.maximum(points, lo), hi)
-        norm = (inside - lo) / (hi - lo) * 2.0 - 1.0
-        sampled = torch.nn.functional.grid_sample(
-            volume, norm.reshape(1, 1, 1, -1, 3), mode="bilinear", padding_mode="border",
-            align_corners=True).reshape(4, -1)
-        offset = (points - inside).reshape(-1, 3)
-        outside = offset.norm(dim=-1)
-        value = sampled[0] + outside
+    def forward(ctx, points, grid):
+        inside = torch.minimum(torch.maximum(points, grid.lo), grid.hi)
+        cell = (inside - grid.lo) * grid.per_metre  # (3, N) in cells
+        corner = cell.floor().clamp_max(grid.resolution - 2)
+        t = cell - corner
+        corner = corner.long()
+        first = corner[0] + grid.resolution * (corner[1] + grid.resolution * corner[2])
+        c = grid.flat.index_select(0, (first + grid.corner_offsets).reshape(-1))
+        c = c.reshape(2, 2, 2, -1)  # [dz, dy, dx, N]
+        along_x = _lerp(c[:, :, 0], c[:, :, 1], t[0])  # (2, 2, N) [dz, dy]
+        slope_x = c[:, :, 1] - c[:, :, 0]
+        along_xy = _lerp(along_x[:, 0], along_x[:, 1], t[1])  # (2, N) [dz]
+        value = _lerp(along_xy[0], along_xy[1], t[2])
+        grad = torch.stack((_lerp(*_lerp(slope_x[:, 0], slope_x[:, 1], t[1]), t[2]),
+                            _lerp(*(along_x[:, 1] - along_x[:, 0]), t[2]),
+                            along_xy[1] - along_xy[0])) * grid.per_metre
+        offset = points - inside
+        outside = (offset * offset).sum(0).sqrt()
         # Outside the grid the distance grows along the offset direction.
-        grad = torch.where((outside > 0).unsqueeze(-1),
-                           offset / outside.clamp_min(1e-12).unsqueeze(-1), sampled[1:].T)
-        grad = grad.reshape(*points.shape)
+        grad = torch.where(outside > 0, offset / outside.clamp_min(1e-12), grad)
         ctx.save_for_backward(grad)
         ctx.mark_non_differentiable(grad)
-        return value.reshape(points.shape[:-1]), grad
+        return value + outside, grad
 
     @staticmethod
     def backward(ctx, grad_value, _grad_gradient):
         (grad,) = ctx.saved_tensors
-        return grad_value.unsqueeze(-1) * grad, None, None, None
+        return grad_value * grad, None
 
 
 class TorchSDF:
-    """The grid as tensors; call it on points ``(..., 3)`` (object frame, metres)."""
+    """The grid as tensors, for points in the object frame (metres).
 
-    def __init__(self, volume: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
+    :meth:`sample` and :meth:`depth_sum` take coordinate-major points ``(3, ...)`` (the
+    optimizer's layout); ``__call__`` and :meth:`value_and_normal` take ``(..., 3)``.
+    """
+
+    def __init__(self, values: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
                  padding: float = 0.0) -> None:
-        self.volume, self.lo, self.hi = volume, lo, hi
+        r = values.shape[-1]
+        if values.shape != (r, r, r) or r < 2:
+            raise ValueError(f"an SDF grid must be (R, R, R) with R ≥ 2, not {tuple(values.shape)}")
+        self.resolution = r
+        self.flat = values.reshape(-1).contiguous()
+        self.lo, self.hi = lo.reshape(3, 1), hi.reshape(3, 1)
+        self.per_metre = (r - 1) / (self.hi - self.lo)  # (3, 1) cells per metre
+        self.corner_offsets = torch.tensor(
+            [dz * r * r + dy * r + dx for dz in (0, 1) for dy in (0, 1) for dx in (0, 1)],
+            device=values.device)[:, None]
+        self.cell_diagonal = float(((hi - lo) / (r - 1)).norm())
         # The object's own bounding box: only points inside it can be inside the object.
         self.box_lo, self.box_hi = lo + padding, hi - padding
 
+    def sample(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Signed distance ``(...)`` (differentiable, negative inside) and its spatial
+        gradient ``(3, ...)`` (no gradient) at points ``(3, ...)``."""
+        shape = points.shape[1:]
+        value, grad = _GridSDF.apply(points.reshape(3, -1), self)
+        return value.reshape(shape), grad.reshape(3, *shape)
+
+    def outside_bound(self, points: torch.Tensor) -> torch.Tensor:
+        """A lower bound ``(...)`` on how far points ``(3, ...)`` are outside the object
+        (metres, no gradient): the sampled distance less the interpolation error a
+        grid cell allows."""
+        with torch.no_grad():
+            return self.sample(points)[0] - self.cell_diagonal
+
     def __call__(self, points: torch.Tensor) -> torch.Tensor:
-        """Signed distance ``(...)``, negative inside; differentiable in ``points``."""
-        return _GridSDF.apply(points, self.volume, self.lo, self.hi)[0]
+        """Signed distance ``(...)`` of points ``(..., 3)``, differentiable."""
+        return self.sample(points.reshape(-1, 3).T)[0].reshape(points.shape[:-1])
 
     def value_and_normal(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Signed distance ``(...)`` (differentiable) and outward unit normal ``(..., 3)``
-        (no gradient), from one grid lookup."""
-        value, grad = _GridSDF.apply(points, self.volume, self.lo, self.hi)
-        return value, torch.nn.functional.normalize(grad, dim=-1)
+        (no gradient) of points ``(..., 3)``, from one grid lookup."""
+        value, grad = self.sample(points.reshape(-1, 3).T)
+        normal = torch.nn.functional.normalize(grad.T, dim=-1)
+        return value.reshape(points.shape[:-1]), normal.reshape(points.shape)
 
-    def penetration(self, batch: torch.Tensor, points: torch.Tensor, size: int) -> torch.Tensor:
-        """Summed depth inside the object per sequence, ``(size,)`` metres, of points
-        ``points`` ``(M, 3)`` belonging to sequences ``batch`` ``(M,)``."""
+    def depth_sum(self, points: torch.Tensor, batch: torch.Tensor, size: int,
+                  valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Summed depth inside the object per sequence, ``(size,)`` metres.
+
+        ``points`` ``(3, P, M)`` are ``M`` groups of ``P`` points, group ``m`` belonging
+        to sequence ``batch[m]``; ``valid`` ``(P, M)`` masks padding points.
+        """
         out = torch.zeros(size, dtype=points.dtype, device=points.device)
-        if len(batch) == 0:
+        if points.shape[-1] == 0:
             return out + 0.0 * points.sum()  # keep the graph connected
-        return out.index_add(0, batch, torch.relu(-self(points)))
-
-    def points_in_box(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(batch (M,), points (M, 3))``: those of ``points`` ``(B, P, 3)`` inside the
-        object's bounding box (the only ones that can be inside the object)."""
-        with torch.no_grad():
-            inside = ((points >= self.box_lo) & (points <= self.box_hi)).all(-1)
-            b, p = inside.nonzero(as_tuple=True)
-        return b, points[b, p]
+        depth = torch.relu(-self.sample(points)[0])
+        if valid is not None:
+            depth = depth * valid
+        return out.index_add(0, batch, depth.sum(0))

@@ -20,7 +20,6 @@ from .initialization import initial_poses
 from .objects import GraspObject
 from .opposition import OppositionState, check_fixed_order
 from .optimizer import MalaConfig, optimize
-from .pose import pose_to_matrix
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
                                     result.acceptance, seconds))
         joints[alive] = pose[:, 9:].cpu()
         surf = torch.as_tensor(obj.surface_points, dtype=pose.dtype, device=device)
-        held.append((alive, HeldObject.attach(sdf, pose_to_matrix(pose), surf)))
+        held.append((alive, HeldObject.attach(sdf, pose, surf)))
         state.use(os_index)
     return outcomes
 

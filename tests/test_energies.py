@@ -24,25 +24,28 @@ def sphere_sdf():
 
 
 def test_force_closure_of_antipodal_contacts_is_zero():
-    x = torch.tensor([[[0.03, 0.0, 0.0], [-0.03, 0.0, 0.0]]])
+    x = torch.tensor([[[0.03, 0.0, 0.0], [-0.03, 0.0, 0.0]]])  # (B, n, 3)
     inward = -torch.nn.functional.normalize(x, dim=-1)
-    assert force_closure(x, inward).item() == pytest.approx(0.0, abs=1e-12)
+    fc = force_closure(x.permute(2, 1, 0), inward.permute(2, 1, 0))  # batch-last (3, n, B)
+    assert fc.item() == pytest.approx(0.0, abs=1e-12)
 
 
 def test_force_closure_of_same_side_contacts_is_positive():
     x = torch.tensor([[[0.03, 0.0, 0.0], [0.0, 0.03, 0.0]]])
     inward = -torch.nn.functional.normalize(x, dim=-1)
     # Net force -(e_x + e_y), net moment zero for radial normals: |F|² = 2.
-    assert force_closure(x, inward).item() == pytest.approx(2.0, rel=1e-6)
+    fc = force_closure(x.permute(2, 1, 0), inward.permute(2, 1, 0))
+    assert fc.item() == pytest.approx(2.0, rel=1e-6)
 
 
 def test_force_closure_term_uses_object_normals(sphere_sdf):
     """On a sphere SDF: antipodal contacts ≈ 0; two contacts on one side clearly > 0."""
 
-    class State:  # the two things the term reads
+    class State:  # the two things the term reads, batch-last
         def __init__(self, contacts):
-            self.contacts = contacts
-            self.contact_surface = sphere_sdf.value_and_normal(contacts)
+            self.contacts_t = contacts.permute(2, 1, 0)
+            value, grad = sphere_sdf.sample(self.contacts_t)
+            self.contact_surface_t = (value, torch.nn.functional.normalize(grad, dim=0))
 
     term = ForceClosure()
     d = torch.nn.functional.normalize(torch.tensor([0.3, -0.5, 0.8]), dim=0) * 0.03
@@ -86,10 +89,8 @@ def test_object_inside_held_object_gives_positive_oop(allegro):
     sdf = SDFGrid.build(current, 32).to_torch()
     held_mesh = trimesh.creation.icosphere(radius=0.02)
     held_pts = torch.as_tensor(sample_surface(held_mesh, 200), dtype=torch.float32)
-    hand_to_held = torch.eye(4)[None]
-
     # The held object sits at the hand origin (hand frame = held object's frame).
-    held = HeldObject.attach(sdf, hand_to_held, held_pts)
+    held = HeldObject.attach(sdf, _pose(np.eye(3), [0.0, 0.0, 0.0], allegro.open_pose), held_pts)
 
     def energy(offset):
         pose = _pose(np.eye(3), [offset, 0.0, 0.0], allegro.open_pose)
@@ -149,14 +150,19 @@ def test_held_points_in_box_match_brute_force(allegro):
     held_mesh = trimesh.creation.box(extents=(0.05, 0.03, 0.04))
     pts = torch.as_tensor(sample_surface(held_mesh, 300), dtype=torch.float32)
     rot6 = torch.randn(b, 6, generator=g)
-    hand_to_held = pose_to_matrix(torch.cat((torch.randn(b, 3, generator=g) * 0.04, rot6), 1))
-    held = HeldObject.attach(None, hand_to_held, pts)
+    held_pose = torch.cat((torch.randn(b, 3, generator=g) * 0.04, rot6), 1)
+    held = HeldObject.attach(None, held_pose, pts)
     current = SDFGrid.build(trimesh.creation.box(extents=(0.06, 0.06, 0.06)), 16).to_torch()
     pose = torch.cat((torch.randn(b, 3, generator=g) * 0.05, torch.randn(b, 6, generator=g),
                       allegro.open_pose.expand(b, -1)), dim=1)
     state = GraspState(_ctx(allegro, current), pose, torch.zeros(b, 2, dtype=torch.long))
     batch, found = state.held_points_in_box(held, current)
-    everything = to_frame(state.hand_to_object, held.surface_hand_t.transpose(1, 2))
+    found = found.T
+    # Brute force: every held point through the inverse of its grasp, then this grasp.
+    in_hand = to_frame(torch.linalg.inv(pose_to_matrix(held_pose)), pts.expand(b, -1, -1))
+    assert torch.allclose(in_hand.transpose(1, 2), held.surface_hand.permute(2, 0, 1),
+                          atol=1e-6)
+    everything = to_frame(state.hand_to_object, in_hand)
     inside = ((everything >= current.box_lo) & (everything <= current.box_hi)).all(-1)
     assert len(batch) == int(inside.sum()) > 0
     for i in range(b):

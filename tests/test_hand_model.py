@@ -75,8 +75,8 @@ def test_link_joint_dependencies_follow_the_tree(allegro):
 
 
 def test_chunked_surface_query_finds_the_same_points_as_brute_force(allegro):
-    """The broad/narrow-phase box query returns exactly the points inside the box."""
-    from seqgrasp_core.pose import matrix_to_rot6d, pose_to_matrix
+    """The chunked box query returns every point inside the box (and no point twice)."""
+    from seqgrasp_core.pose import matrix_to_rot6d, pose_to_block, pose_to_matrix
 
     g = torch.Generator().manual_seed(3)
     b = 6
@@ -87,10 +87,16 @@ def test_chunked_surface_query_finds_the_same_points_as_brute_force(allegro):
                       joints), dim=1)
     frame = pose_to_matrix(pose)
     lo, hi = torch.tensor([-0.03, -0.04, -0.02]), torch.tensor([0.05, 0.03, 0.06])
-    batch, pts = allegro.surface_near_box(frame, links, lo, hi)
+    points, chunk_batch, valid = allegro.surface_near_box(
+        allegro.link_poses(joints.T.contiguous()), pose_to_block(pose), lo, hi)
+    # Flatten the chunks to points, drop the padding, keep those in the box.
+    pts = points.permute(2, 1, 0).reshape(-1, 3)
+    batch = chunk_batch[:, None].expand(-1, points.shape[1]).reshape(-1)
+    keep = (valid.T.reshape(-1) > 0) & ((pts >= lo) & (pts <= hi)).all(-1)
+    pts, batch = pts[keep], batch[keep]
     full = allegro.surface(frame.unsqueeze(1) @ links).transpose(1, 2)  # (B, N, 3)
     inside = ((full >= lo) & (full <= hi)).all(-1)
-    assert len(batch) == int(inside.sum())
+    assert len(batch) == int(inside.sum()) > 0
     for i in range(b):
         ours = pts[batch == i].sort(dim=0).values
         ref = full[i][inside[i]].sort(dim=0).values

@@ -13,4 +13,4 @@ class ContactDistance(EnergyTerm):
     description = "distance of the two contacts to the object surface, m (eq. 6)"
 
     def __call__(self, state: GraspState) -> torch.Tensor:
-        return state.contact_surface[0].abs().sum(dim=1)
+        return state.contact_surface_t[0].abs().sum(dim=0)

@@ -19,9 +19,10 @@ class HandObjectPenetration(ExponentialRamp, EnergyTerm):
     def __call__(self, state: GraspState) -> torch.Tensor:
         size = state.pose.shape[0]
         sdf = state.ctx.sdf
-        energy = sdf.penetration(*state.surface_in_box(sdf), size)
+        points, batch, valid = state.surface_near(sdf)
+        energy = sdf.depth_sum(points, batch, size, valid)
         for held in state.ctx.held:
-            batch, pts = state.surface_in_box(held.sdf, held.hand_to_object,
-                                              state.ctx.moving_links)
-            energy = energy + held.sdf.penetration(batch, pts, size)
+            points, batch, valid = state.surface_near(held.sdf, held.hand_to_object,
+                                                      state.ctx.moving_links)
+            energy = energy + held.sdf.depth_sum(points, batch, size, valid)
         return energy

@@ -16,5 +16,6 @@ class ObjectObjectPenetration(EnergyTerm):
         sdf, size = state.ctx.sdf, state.pose.shape[0]
         energy = torch.zeros(size, dtype=state.pose.dtype, device=state.pose.device)
         for held in state.ctx.held:
-            energy = energy + sdf.penetration(*state.held_points_in_box(held, sdf), size)
+            batch, points = state.held_points_in_box(held, sdf)
+            energy = energy + sdf.depth_sum(points.unsqueeze(1), batch, size)
         return energy + 0.0 * state.pose.sum(dim=1)

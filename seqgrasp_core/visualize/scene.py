@@ -141,6 +141,7 @@ def sequence_view(table, metadata: dict, spec, sequence_id: int, *,
     contact_index = [list(r.get("contact_index") or []) for r in rows]
     with torch.no_grad():
         links = model.link_transforms(joints)  # (n, L, 4, 4)
+        poses = model.link_poses(joints.T.contiguous())  # (3, 4, L, n)
         steps = []
         for n, row in enumerate(rows):
             lt = links[n].double().numpy()
@@ -150,8 +151,8 @@ def sequence_view(table, metadata: dict, spec, sequence_id: int, *,
                    if 0 <= c < model.contact_local.shape[0]]
             if idx:
                 ci = torch.tensor([[c for c, _ in idx]], dtype=torch.long)
-                pts, _ = model.contacts(links[n:n + 1], ci)
-                contacts = pts[0].double().numpy()
+                pts, _ = model.contacts(poses[..., n:n + 1], ci)  # (3, c, 1)
+                contacts = pts[:, :, 0].T.double().numpy()
             else:
                 contacts = np.zeros((0, 3))
             steps.append(StepView(int(row["step"]), str(row["object_id"]), str(row["os_name"]),
