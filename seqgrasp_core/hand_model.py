@@ -15,7 +15,7 @@ import torch
 from .errors import HandSpecError
 from .hand_geometry import read_collision_primitives, sample_primitives
 from .hand_spec import HandSpec
-from .kinematics import LinkPoses, apply, compose, rotate, take
+from .kinematics import LinkPoses, apply, compose, place_points, rotate, take
 from .objects import farthest_point_sample
 
 
@@ -328,8 +328,7 @@ class HandModel(torch.nn.Module):
             chunk, batch = chunk[keep], batch[keep]
             local = take(self.chunk_points, chunk)  # (3, P, M)
             valid = self.chunk_valid.index_select(1, chunk)  # (P, M)
-        pose = compose(take(frame, batch), take(flat, self.chunk_link[chunk] * b + batch))
-        return apply(pose.unsqueeze(2), local), batch, valid
+        return place_points(frame, links, batch, self.chunk_link[chunk], local), batch, valid
 
     def moving_links(self, active: torch.Tensor) -> torch.Tensor:
         """``(B, L)`` bool: the link moves with the ``active`` ``(B, K)`` joints."""
@@ -340,20 +339,20 @@ class HandModel(torch.nn.Module):
         return place(links, self.sphere_placer)
 
     def contacts(self, links: torch.Tensor, index: torch.Tensor,
-                 frame: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Contact points and inward normals ``(3, n, B)`` of candidates ``index``
-        ``(B, n)`` for link poses ``(3, 4, L, B)``, moved by ``frame`` ``(3, 4, B)``
-        when given."""
-        n_links, b = links.shape[2:]
+                 frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contact points ``(3, n, B)`` (differentiable) and inward normals ``(3, n, B)``
+        (no gradient) of candidates ``index`` ``(B, n)`` for link poses ``(3, 4, L, B)``
+        in the hand frame, placed by ``frame`` ``(3, 4, B)``."""
+        n, b = index.shape[1], index.shape[0]
         flat = index.T.reshape(-1)  # (n B,), contact-major
-        rows = torch.arange(b, device=index.device).repeat(index.shape[1])
-        pose = take(links.reshape(3, 4, n_links * b),
-                    self.contact_link[flat] * b + rows).reshape(3, 4, index.shape[1], b)
-        local = self.contact_local_t.index_select(1, flat).reshape(3, index.shape[1], b)
-        normal = self.contact_normal_t.index_select(1, flat).reshape(3, index.shape[1], b)
-        if frame is not None:
-            pose = compose(frame.unsqueeze(2), pose)
-        return apply(pose, local), rotate(pose, normal)
+        batch = torch.arange(b, device=index.device).repeat(n)
+        link = self.contact_link[flat]
+        local = self.contact_local_t.index_select(1, flat).unsqueeze(1)  # (3, 1, n B)
+        points = place_points(frame, links, batch, link, local).reshape(3, n, b)
+        with torch.no_grad():
+            pose = compose(take(frame, batch), take(links.reshape(3, 4, -1), link * b + batch))
+            normals = rotate(pose, self.contact_normal_t.index_select(1, flat))
+        return points, normals.reshape(3, n, b)
 
 
 def _robot_only(urdf: bytes) -> bytes:

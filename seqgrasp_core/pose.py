@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .kinematics import cross
+from .kinematics import cross, dot
 
 TRANSLATION = slice(0, 3)
 ROTATION = slice(3, 9)
@@ -44,10 +44,42 @@ def pose_to_matrix(g: torch.Tensor) -> torch.Tensor:
 
 def pose_to_block(g: torch.Tensor) -> torch.Tensor:
     """``(B, 9+K)`` grasp vectors → ``(3, 4, B)`` hand-to-object transforms, batch last
-    (the layout of :mod:`seqgrasp_core.kinematics`)."""
-    base = g[:, BASE].t().contiguous()  # (9, B)
-    a1, a2 = base[3:6], base[6:9]
-    b1 = a1 / (a1 * a1).sum(0).clamp_min(1e-24).sqrt()
-    b2 = a2 - (b1 * a2).sum(0) * b1
-    b2 = b2 / (b2 * b2).sum(0).clamp_min(1e-24).sqrt()
-    return torch.stack((b1, b2, cross(b1, b2), base[0:3]), dim=1)
+    (the layout of :mod:`seqgrasp_core.kinematics`); differentiable in ``g`` with a
+    hand-written backward of the Gram–Schmidt step."""
+    return _PoseToBlock.apply(g)
+
+
+def _unit(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    length = dot(v, v).clamp_min(1e-24).sqrt()
+    return v / length, length
+
+
+class _PoseToBlock(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, g):
+        base = g[:, BASE].t().contiguous()  # (9, B)
+        a2 = base[6:9]
+        b1, n1 = _unit(base[3:6])
+        s = dot(b1, a2)
+        b2, n2 = _unit(a2 - s * b1)
+        ctx.save_for_backward(b1, b2, a2, s, n1, n2)
+        ctx.width = g.shape[1]
+        return torch.stack((b1, b2, cross(b1, b2), base[0:3]), dim=1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        b1, b2, a2, s, n1, n2 = ctx.saved_tensors
+        g1, g2, g3 = grad[:, 0], grad[:, 1], grad[:, 2]  # (3, B) each
+        # b3 = b1 × b2
+        g1 = g1 + cross(b2, g3)
+        g2 = g2 + cross(g3, b1)
+        # b2 = unit(u), u = a2 − (b1·a2) b1
+        gu = (g2 - b2 * dot(b2, g2)) / n2
+        gub = dot(gu, b1)
+        ga2 = gu - gub * b1
+        g1 = g1 - gub * a2 - s * gu
+        # b1 = unit(a1)
+        ga1 = (g1 - b1 * dot(b1, g1)) / n1
+        out = torch.zeros(ctx.width, grad.shape[-1], dtype=grad.dtype, device=grad.device)
+        out[0:3], out[3:6], out[6:9] = grad[:, 3], ga1, ga2
+        return out.t()

@@ -56,3 +56,36 @@ def test_take_is_indexing_the_last_dimension():
     x = torch.arange(2 * 3 * 5.0).reshape(2, 3, 5)
     index = torch.tensor([4, 0, 0, 2])
     assert torch.equal(take(x, index), x[..., index])
+
+
+def test_pose_block_gradient_matches_autograd_of_the_matrix_form():
+    g = torch.Generator().manual_seed(6)
+    pose = torch.randn(7, 12, generator=g, dtype=torch.float64).requires_grad_(True)
+    weights = torch.randn(7, 3, 4, generator=g, dtype=torch.float64)
+    (ours,) = torch.autograd.grad((pose_to_block(pose).permute(2, 0, 1) * weights).sum(), pose)
+    (ref,) = torch.autograd.grad((pose_to_matrix(pose)[:, :3] * weights).sum(), pose)
+    assert torch.allclose(ours, ref, atol=1e-10)
+    assert torch.all(ours[:, 9:] == 0) and ref[:, :9].abs().max() > 0.1
+
+
+def test_place_points_gradient_matches_autograd():
+    from seqgrasp_core.kinematics import place_points
+
+    g = torch.Generator().manual_seed(7)
+    blocks = lambda *shape: pose_to_matrix(torch.randn(*shape, 9, generator=g, dtype=torch.float64)
+                                           .reshape(-1, 9))[:, :3]
+    frame = blocks(4).permute(1, 2, 0).contiguous().requires_grad_(True)  # (3, 4, B)
+    links = blocks(5 * 4).reshape(5, 4, 3, 4).permute(2, 3, 0, 1).contiguous() \
+        .requires_grad_(True)  # (3, 4, L, B)
+    batch = torch.tensor([0, 3, 3, 1, 2, 0])
+    link = torch.tensor([4, 0, 2, 2, 1, 4])
+    local = torch.randn(3, 5, 6, generator=g, dtype=torch.float64)
+    weights = torch.randn(3, 5, 6, generator=g, dtype=torch.float64)
+
+    ours = place_points(frame, links, batch, link, local)
+    ours_grads = torch.autograd.grad((ours * weights).sum(), [frame, links])
+    ref = apply(compose(frame[..., batch], links[:, :, link, batch]).unsqueeze(2), local)
+    ref_grads = torch.autograd.grad((ref * weights).sum(), [frame, links])
+    assert torch.allclose(ours, ref, atol=1e-12)
+    for a, b in zip(ours_grads, ref_grads):
+        assert torch.allclose(a, b, atol=1e-10)

@@ -82,3 +82,15 @@ def test_gradient_is_the_interpolants_own(shapes):
         step[axis] = h
         numeric = (grid(pts + step) - grid(pts - step)) / (2 * h)
         assert torch.allclose(grad[axis], numeric, atol=1e-4)
+
+
+def test_outside_bound_never_exceeds_the_sampled_distance(shapes):
+    """The cheap nearest-node bound is a lower bound of the interpolated distance."""
+    grid = SDFGrid.build(shapes["ring"], 32).to_torch(torch.float64)
+    rng = np.random.default_rng(4)
+    lo, hi = shapes["ring"].bounds
+    pts = torch.as_tensor(rng.uniform(lo - 0.03, hi + 0.03, size=(5000, 3))).T
+    value, _ = grid.sample(pts)
+    bound = grid.outside_bound(pts)
+    assert torch.all(bound <= value)
+    assert (value - bound).max() < 3 * grid.cell_diagonal  # and not uselessly loose

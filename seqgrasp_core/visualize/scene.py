@@ -151,7 +151,8 @@ def sequence_view(table, metadata: dict, spec, sequence_id: int, *,
                    if 0 <= c < model.contact_local.shape[0]]
             if idx:
                 ci = torch.tensor([[c for c, _ in idx]], dtype=torch.long)
-                pts, _ = model.contacts(poses[..., n:n + 1], ci)  # (3, c, 1)
+                identity = torch.eye(4, dtype=poses.dtype)[:3].unsqueeze(-1)  # (3, 4, 1)
+                pts, _ = model.contacts(poses[..., n:n + 1], ci, identity)  # (3, c, 1)
                 contacts = pts[:, :, 0].T.double().numpy()
             else:
                 contacts = np.zeros((0, 3))
