@@ -15,7 +15,7 @@ import torch
 from .errors import HandSpecError
 from .hand_geometry import read_collision_primitives, sample_primitives
 from .hand_spec import HandSpec
-from .kinematics import LinkPoses, apply, compose, place_points, rotate, take
+from .kinematics import LinkPoses, apply, compose, dot, place_points, rotate, take
 from .objects import farthest_point_sample
 
 
@@ -229,6 +229,50 @@ class HandModel(torch.nn.Module):
         self.register_buffer("sphere_pairs", pairs)
         self.register_buffer("sphere_pair_reach", (self.sphere_radius[pairs[:, 0]]
                                                    + self.sphere_radius[pairs[:, 1]])[:, None])
+        self._build_link_pairs(pairs, dtype)
+
+    def _build_link_pairs(self, pairs: torch.Tensor, dtype) -> None:
+        """Group the sphere pairs by their pair of links, with a bounding sphere per link,
+        so that :meth:`sphere_pair_candidates` tests the links first."""
+        link_of = self.sphere_link
+        groups: dict[tuple[int, int], list[int]] = {}
+        for k, (i, j) in enumerate(pairs.tolist()):
+            groups.setdefault((int(link_of[i]), int(link_of[j])), []).append(k)
+        centres, radii = [], []
+        for link in range(len(self.link_names)):
+            own = link_of == link
+            if not own.any():
+                centres.append(torch.zeros(3, dtype=dtype))
+                radii.append(torch.zeros((), dtype=dtype))
+                continue
+            c = self.sphere_local[own].mean(0)
+            centres.append(c)
+            radii.append(((self.sphere_local[own] - c).norm(dim=-1)
+                          + self.sphere_radius[own]).max())
+        radius = torch.stack(radii)
+        keys = list(groups)
+        width = max(len(v) for v in groups.values()) if groups else 1
+        link_pairs = torch.tensor(keys, dtype=torch.long).reshape(-1, 2)
+        self.register_buffer("link_sphere_placer", placer(torch.stack(centres), torch.arange(
+            len(self.link_names)), len(self.link_names)))
+        self.register_buffer("link_pairs", link_pairs)
+        self.register_buffer("link_pair_reach2", ((radius[link_pairs[:, 0]]
+                                                  + radius[link_pairs[:, 1]]) ** 2)[:, None])
+        self.register_buffer("link_pair_members", torch.tensor(
+            [groups[k] + [-1] * (width - len(groups[k])) for k in keys],
+            dtype=torch.long).reshape(len(keys), width))
+
+    def sphere_pair_candidates(self, links: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(pair (M,), batch (M,))``: the sphere pairs whose links' bounding spheres
+        overlap, for link poses ``(3, 4, L, B)``; the only pairs that can overlap."""
+        with torch.no_grad():
+            centre = place(links, self.link_sphere_placer)  # (3, L, B)
+            d = centre.index_select(1, self.link_pairs[:, 0]) \
+                - centre.index_select(1, self.link_pairs[:, 1])
+            near, batch = (dot(d, d) < self.link_pair_reach2).nonzero(as_tuple=True)
+            members = self.link_pair_members.index_select(0, near)  # (K, W)
+            row, col = (members >= 0).nonzero(as_tuple=True)
+            return members[row, col], batch[row]
 
     def _reachable_pairs(self, pairs: torch.Tensor, samples: int = 4096,
                          margin: float = 0.01, seed: int = 0) -> torch.Tensor:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .cache import atomic_write_bytes, cache_dir
+from .kinematics import dot
 
 GRID_PADDING = 0.04  # metres around the object's bounding box
 
@@ -80,47 +81,73 @@ class SDFGrid:
                         padding=GRID_PADDING)
 
 
-def _lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    return a + (b - a) * t
+def _trilinear(points: torch.Tensor, grid: "TorchSDF") -> tuple[torch.Tensor, torch.Tensor]:
+    """Signed distance ``(N,)`` and its spatial gradient ``(3, N)`` at points ``(3, N)``,
+    no autograd (the callers' backward passes use the gradient)."""
+    inside = torch.clamp(points, grid.lo, grid.hi)
+    cell = torch.addcmul(grid.cell_offset, inside, grid.per_metre)  # (3, N) in cells
+    corner = cell.floor().clamp_(0, grid.resolution - 2)
+    t = cell - corner
+    first = (corner * grid.strides).sum(0).long()
+    c = grid.flat.index_select(0, (first + grid.corner_offsets).reshape(-1))
+    c = c.reshape(2, 2, 2, -1)  # [dz, dy, dx, N]
+    along_x = torch.lerp(c[:, :, 0], c[:, :, 1], t[0])  # (2, 2, N) [dz, dy]
+    along_xy = torch.lerp(along_x[:, 0], along_x[:, 1], t[1])  # (2, N) [dz]
+    value = torch.lerp(along_xy[0], along_xy[1], t[2])
+    slope_x = c[:, :, 1] - c[:, :, 0]
+    slope_x = torch.lerp(slope_x[:, 0], slope_x[:, 1], t[1])
+    slope_y = along_x[:, 1] - along_x[:, 0]
+    grad = torch.stack((torch.lerp(slope_x[0], slope_x[1], t[2]),
+                        torch.lerp(slope_y[0], slope_y[1], t[2]),
+                        along_xy[1] - along_xy[0])) * grid.per_metre
+    offset = points - inside
+    outside2 = dot(offset, offset)
+    if bool(outside2.max() > 0):  # outside the grid: the distance grows along the offset
+        outside = outside2.sqrt()
+        value = value + outside
+        grad = torch.where(outside > 0, offset / outside.clamp_min(1e-12), grad)
+    return value, grad
 
 
 class _GridSDF(torch.autograd.Function):
-    """Trilinear signed distance and its exact spatial gradient from one gather, for
-    points ``(3, N)`` (coordinate-major, object frame, metres).
-
-    Outputs ``(value (N,), gradient (3, N))``; only ``value`` is differentiable, and its
-    backward uses the gradient.
+    """The trilinear signed distance of points ``(3, N)`` (coordinate-major, object
+    frame, metres). Outputs ``(value (N,), gradient (3, N))``; only ``value`` is
+    differentiable, and its backward uses the gradient.
     """
 
     @staticmethod
     def forward(ctx, points, grid):
-        inside = torch.minimum(torch.maximum(points, grid.lo), grid.hi)
-        cell = (inside - grid.lo) * grid.per_metre  # (3, N) in cells
-        corner = cell.floor().clamp_max(grid.resolution - 2)
-        t = cell - corner
-        corner = corner.long()
-        first = corner[0] + grid.resolution * (corner[1] + grid.resolution * corner[2])
-        c = grid.flat.index_select(0, (first + grid.corner_offsets).reshape(-1))
-        c = c.reshape(2, 2, 2, -1)  # [dz, dy, dx, N]
-        along_x = _lerp(c[:, :, 0], c[:, :, 1], t[0])  # (2, 2, N) [dz, dy]
-        slope_x = c[:, :, 1] - c[:, :, 0]
-        along_xy = _lerp(along_x[:, 0], along_x[:, 1], t[1])  # (2, N) [dz]
-        value = _lerp(along_xy[0], along_xy[1], t[2])
-        grad = torch.stack((_lerp(*_lerp(slope_x[:, 0], slope_x[:, 1], t[1]), t[2]),
-                            _lerp(*(along_x[:, 1] - along_x[:, 0]), t[2]),
-                            along_xy[1] - along_xy[0])) * grid.per_metre
-        offset = points - inside
-        outside = (offset * offset).sum(0).sqrt()
-        # Outside the grid the distance grows along the offset direction.
-        grad = torch.where(outside > 0, offset / outside.clamp_min(1e-12), grad)
+        value, grad = _trilinear(points, grid)
         ctx.save_for_backward(grad)
         ctx.mark_non_differentiable(grad)
-        return value + outside, grad
+        return value, grad
 
     @staticmethod
     def backward(ctx, grad_value, _grad_gradient):
         (grad,) = ctx.saved_tensors
         return grad_value * grad, None
+
+
+class _DepthSum(torch.autograd.Function):
+    """Summed depth inside the object per sequence (see :meth:`TorchSDF.depth_sum`),
+    one graph node: the backward is the masked SDF gradient, scattered back."""
+
+    @staticmethod
+    def forward(ctx, points, grid, batch, size, valid):
+        shape = points.shape
+        value, grad = _trilinear(points.reshape(3, -1), grid)
+        inside = (value < 0).to(points.dtype).reshape(shape[1:])
+        if valid is not None:
+            inside = inside * valid
+        depth = (-value.reshape(shape[1:]) * inside).sum(0)  # (M,)
+        ctx.save_for_backward(-grad.reshape(shape) * inside, batch)
+        out = torch.zeros(size, dtype=points.dtype, device=points.device)
+        return out.index_add_(0, batch, depth)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad_points, batch = ctx.saved_tensors
+        return grad_points * grad_out.index_select(0, batch), None, None, None, None
 
 
 class TorchSDF:
@@ -139,6 +166,9 @@ class TorchSDF:
         self.flat = values.reshape(-1).contiguous()
         self.lo, self.hi = lo.reshape(3, 1), hi.reshape(3, 1)
         self.per_metre = (r - 1) / (self.hi - self.lo)  # (3, 1) cells per metre
+        self.cell_offset = -self.lo * self.per_metre
+        self.strides = torch.tensor([[1.0], [r], [r * r]], dtype=values.dtype,
+                                    device=values.device)
         self.corner_offsets = torch.tensor(
             [dz * r * r + dy * r + dx for dz in (0, 1) for dy in (0, 1) for dx in (0, 1)],
             device=values.device)[:, None]
@@ -184,11 +214,9 @@ class TorchSDF:
 
         ``points`` ``(3, P, M)`` are ``M`` groups of ``P`` points, group ``m`` belonging
         to sequence ``batch[m]``; ``valid`` ``(P, M)`` masks padding points.
+        Differentiable in ``points``.
         """
-        out = torch.zeros(size, dtype=points.dtype, device=points.device)
         if points.shape[-1] == 0:
+            out = torch.zeros(size, dtype=points.dtype, device=points.device)
             return out + 0.0 * points.sum()  # keep the graph connected
-        depth = torch.relu(-self.sample(points)[0])
-        if valid is not None:
-            depth = depth * valid
-        return out.index_add(0, batch, depth.sum(0))
+        return _DepthSum.apply(points, self, batch, size, valid)

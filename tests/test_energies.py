@@ -169,3 +169,34 @@ def test_held_points_in_box_match_brute_force(allegro):
         ours = found[batch == i].sort(dim=0).values
         ref = everything[i][inside[i]].sort(dim=0).values
         assert torch.allclose(ours, ref, atol=1e-5)
+
+
+def test_force_closure_gradient_matches_autograd_of_the_formula():
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(3, 2, 5, generator=g, dtype=torch.float64).requires_grad_(True)
+    n = torch.nn.functional.normalize(torch.randn(3, 2, 5, generator=g, dtype=torch.float64), dim=0)
+    (ours,) = torch.autograd.grad(force_closure(x, n).sum(), x)
+    moment = torch.linalg.cross(x, n, dim=0).sum(1)
+    ref_value = (n.sum(1) ** 2).sum(0) + (moment ** 2).sum(0)
+    (ref,) = torch.autograd.grad(ref_value.sum(), x)
+    assert torch.allclose(force_closure(x, n), ref_value)
+    assert torch.allclose(ours, ref, atol=1e-12) and ref.abs().max() > 0.1
+
+
+def test_self_penetration_overlap_matches_brute_force():
+    """The sparse overlap sum and its gradient equal a dense computation over all pairs."""
+    from seqgrasp_core.energies.self_penetration import _Overlap
+
+    g = torch.Generator().manual_seed(9)
+    centres = (torch.rand(3, 12, 4, generator=g, dtype=torch.float64) * 0.05).requires_grad_(True)
+    pairs = torch.combinations(torch.arange(12), 2)
+    reach = torch.full((len(pairs),), 0.02, dtype=torch.float64)
+    ours = _Overlap.apply(centres, pairs.repeat(4, 1), reach.repeat(4),
+                          torch.arange(4).repeat_interleave(len(pairs)))
+    (ours_grad,) = torch.autograd.grad(ours.sum(), centres)
+    d = centres[:, pairs[:, 0]] - centres[:, pairs[:, 1]]
+    dense = torch.relu(reach[:, None] - d.norm(dim=0)).sum(0)
+    (ref_grad,) = torch.autograd.grad(dense.sum(), centres)
+    assert (dense > 0).all()  # every sequence has overlapping pairs
+    assert torch.allclose(ours, dense, atol=1e-9)
+    assert torch.allclose(ours_grad, ref_grad, atol=1e-9)

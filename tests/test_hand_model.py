@@ -101,3 +101,18 @@ def test_chunked_surface_query_finds_the_same_points_as_brute_force(allegro):
         ours = pts[batch == i].sort(dim=0).values
         ref = full[i][inside[i]].sort(dim=0).values
         assert torch.allclose(ours, ref, atol=1e-6)
+
+
+def test_link_level_test_keeps_every_overlapping_sphere_pair(allegro):
+    """Random joints: every overlapping sphere pair is among the link-level candidates."""
+    g = torch.Generator().manual_seed(5)
+    joints = allegro.lower + (allegro.upper - allegro.lower) * torch.rand(64, 16, generator=g)
+    links = allegro.link_poses(joints.T.contiguous())
+    centres = allegro.spheres(links)  # (3, S, B)
+    pairs = allegro.sphere_pairs
+    d = (centres[:, pairs[:, 0]] - centres[:, pairs[:, 1]]).norm(dim=0)  # (P, B)
+    overlapping = set(map(tuple, (d < allegro.sphere_pair_reach).nonzero().tolist()))
+    pair, batch = allegro.sphere_pair_candidates(links)
+    candidates = set(zip(pair.tolist(), batch.tolist()))
+    assert overlapping and overlapping <= candidates
+    assert len(candidates) < 0.5 * pairs.shape[0] * 64  # and the test prunes
