@@ -225,7 +225,8 @@ class LinkPoses(torch.nn.Module):
     def frame_poses(self, joints: torch.Tensor) -> torch.Tensor:
         """``(3, 4, F, B)`` poses of every frame, in breadth-first order, no gradient."""
         th = joints.index_select(0, self.joint_index)  # (F, B)
-        local = self.base + torch.sin(th) * self.sin_part + (1 - torch.cos(th)) * self.cos_part
+        local = torch.addcmul(self.base, torch.sin(th), self.sin_part)
+        local = torch.addcmul(local, 1 - torch.cos(th), self.cos_part)
         if self.slide_part is not None:
             local = local + th * self.slide_part
         start, end = self.bounds[0]

@@ -118,31 +118,44 @@ def optimize(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
     contacts = sampler.sample()
     pose = pose.detach().clone()
     e, terms, grad = _evaluate(energy, ctx, pose, contacts, 0, config.steps)
+    names = list(terms)
+    stacked = _stack(terms, names, e)
     ema = torch.zeros(d, dtype=pose.dtype, device=pose.device)
-    accepted = 0
+    accepted = torch.zeros((), dtype=torch.long, device=pose.device)
+    # Joint limits for the whole grasp vector (the base is unbounded).
+    unbounded = torch.full((BASE_DIM,), float("inf"), dtype=pose.dtype, device=pose.device)
+    lower = torch.cat((-unbounded, ctx.hand.lower))
+    upper = torch.cat((unbounded, ctx.hand.upper))
     if progress is not None:
         progress(0, e)
     for step in range(1, config.steps + 1):
         ema = config.rms_mu * (grad ** 2).mean(0) + (1 - config.rms_mu) * ema
-        delta = config.step_size_at(step) * grad / (ema.sqrt() + 1e-6)
-        proposal = torch.where(movable, pose - delta, pose)
+        moved = pose - config.step_size_at(step) * grad / (ema.sqrt() + 1e-6)
         if config.clamp_joints:
-            proposal = torch.cat((proposal[:, :BASE_DIM], torch.where(
-                ctx.active, proposal[:, BASE_DIM:].clamp(ctx.hand.lower, ctx.hand.upper),
-                proposal[:, BASE_DIM:])), dim=1)
+            moved = moved.clamp(lower, upper)
+        proposal = torch.where(movable, moved, pose)
         switch = _uniform((b, 2), generator, pose.device) < config.switch_probability
         new_contacts = torch.where(switch, sampler.sample(), contacts)
         e_new, terms_new, grad_new = _evaluate(energy, ctx, proposal, new_contacts, step,
                                                config.steps)
         u = _uniform((b,), generator, pose.device)
         accept = u < torch.exp((e - e_new) / config.temperature_at(step))
-        accepted += int(accept.sum())
+        accepted += accept.sum()
         keep = accept[:, None]
         pose = torch.where(keep, proposal, pose)
         grad = torch.where(keep, grad_new, grad)
         contacts = torch.where(keep, new_contacts, contacts)
         e = torch.where(accept, e_new, e)
-        terms = {k: torch.where(accept, terms_new[k], terms[k]) for k in terms}
+        stacked = torch.where(accept, _stack(terms_new, names, e_new), stacked)
         if progress is not None and (step % progress_every == 0 or step == config.steps):
             progress(step, e)
-    return OptimizationResult(pose, contacts, e, terms, accepted / max(1, b * config.steps))
+    terms = {name: stacked[i] for i, name in enumerate(names)}
+    return OptimizationResult(pose, contacts, e, terms,
+                              int(accepted) / max(1, b * config.steps))
+
+
+def _stack(terms: dict[str, torch.Tensor], names: list[str], like: torch.Tensor) -> torch.Tensor:
+    """The term values ``(T, B)`` in ``names`` order (``(0, B)`` when there are none)."""
+    if not names:
+        return like.new_zeros(0, like.shape[0])
+    return torch.stack([terms[name] for name in names])
