@@ -15,7 +15,7 @@ import torch
 from .errors import HandSpecError
 from .hand_geometry import read_collision_primitives, sample_primitives
 from .hand_spec import HandSpec
-from .kinematics import LinkPoses, apply, compose, dot, place_points, rotate, take
+from .kinematics import LinkPoses, apply, dot, link_frames, place_points, rotate, take
 from .objects import farthest_point_sample
 
 
@@ -351,8 +351,6 @@ class HandModel(torch.nn.Module):
         points, each chunk's sequence, and which of the ``P`` slots are real points
         (chunks are padded). Work grows with what is near the box, not with ``N``.
         """
-        b = links.shape[-1]
-        flat = links.reshape(3, 4, -1)  # column link·B + sequence
         lo, hi = box_lo.reshape(3, 1), box_hi.reshape(3, 1)
         with torch.no_grad():
             centre = apply(frame.unsqueeze(2), place(links, self.coarse_placer))  # (3, Cc, B)
@@ -363,16 +361,19 @@ class HandModel(torch.nn.Module):
             kids = self.coarse_children.index_select(0, coarse)  # (K, W)
             row, col = (kids >= 0).nonzero(as_tuple=True)
             chunk, batch = kids[row, col], batch[row]
-            pose = compose(take(frame, batch), take(flat, self.chunk_link[chunk] * b + batch))
-            centre = apply(pose, self.chunk_centre.index_select(1, chunk))  # (3, M)
+            parts = link_frames(frame, links, batch, self.chunk_link[chunk])
+            centre = apply(parts[2], self.chunk_centre.index_select(1, chunk))  # (3, M)
             if outside_distance is not None:
                 keep = outside_distance(centre) <= self.chunk_radius[chunk]
             else:
                 keep = box_gap2(centre, lo, hi) <= self.chunk_radius[chunk] ** 2
+            keep = keep.nonzero()[:, 0]
             chunk, batch = chunk[keep], batch[keep]
+            parts = tuple(take(p, keep) for p in parts)
             local = take(self.chunk_points, chunk)  # (3, P, M)
             valid = self.chunk_valid.index_select(1, chunk)  # (P, M)
-        return place_points(frame, links, batch, self.chunk_link[chunk], local), batch, valid
+        points = place_points(frame, links, batch, self.chunk_link[chunk], local, parts)
+        return points, batch, valid
 
     def moving_links(self, active: torch.Tensor) -> torch.Tensor:
         """``(B, L)`` bool: the link moves with the ``active`` ``(B, K)`` joints."""
@@ -392,10 +393,10 @@ class HandModel(torch.nn.Module):
         batch = torch.arange(b, device=index.device).repeat(n)
         link = self.contact_link[flat]
         local = self.contact_local_t.index_select(1, flat).unsqueeze(1)  # (3, 1, n B)
-        points = place_points(frame, links, batch, link, local).reshape(3, n, b)
+        parts = link_frames(frame, links, batch, link)
+        points = place_points(frame, links, batch, link, local, parts).reshape(3, n, b)
         with torch.no_grad():
-            pose = compose(take(frame, batch), take(links.reshape(3, 4, -1), link * b + batch))
-            normals = rotate(pose, self.contact_normal_t.index_select(1, flat))
+            normals = rotate(parts[2], self.contact_normal_t.index_select(1, flat))
         return points, normals.reshape(3, n, b)
 
 

@@ -25,6 +25,8 @@ everywhere in the optimizer's hot path.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -66,7 +68,8 @@ def apply(pose: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
 def take(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``x[..., index]`` for a contiguous ``x`` (``index_select`` along the last dim of
     a tensor with more than two dims takes a path about ten times slower)."""
-    return x.reshape(-1, x.shape[-1]).index_select(1, index).reshape(*x.shape[:-1], -1)
+    rows = math.prod(x.shape[:-1])
+    return x.reshape(rows, x.shape[-1]).index_select(1, index).reshape(*x.shape[:-1], len(index))
 
 
 def cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -81,8 +84,21 @@ def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(torch.addcmul(a[0] * b[0], a[1], b[1]), a[2], b[2])
 
 
+def link_frames(frame: torch.Tensor, links: torch.Tensor, batch: torch.Tensor,
+                link: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(frame_m, link_m, pose_m)`` ``(3, 4, M)``: for each ``m``, the frame of sequence
+    ``batch[m]``, the pose of its link ``link[m]`` (hand frame) and their composition
+    (no gradient; :func:`place_points` can reuse them)."""
+    with torch.no_grad():
+        frame_m = take(frame, batch)
+        link_m = take(links.reshape(3, 4, -1), link * links.shape[-1] + batch)
+        return frame_m, link_m, compose(frame_m, link_m)
+
+
 def place_points(frame: torch.Tensor, links: torch.Tensor, batch: torch.Tensor,
-                 link: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+                 link: torch.Tensor, local: torch.Tensor,
+                 parts: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+                 ) -> torch.Tensor:
     """Points fixed on links, placed in another frame: ``(3, P, M)``.
 
     Group ``m`` of ``P`` link-frame points ``local[:, :, m]`` sits on link ``link[m]`` of
@@ -90,18 +106,17 @@ def place_points(frame: torch.Tensor, links: torch.Tensor, batch: torch.Tensor,
     frame and ``frame`` ``(3, 4, B)`` maps the hand frame into the target frame.
     Differentiable in ``frame`` and ``links``, with a hand-written backward (autograd
     through the gathers and block products costs several times more on a CPU).
+    ``parts`` are :func:`link_frames` of the same groups, when already at hand.
     """
-    return _PlacePoints.apply(frame, links, batch, link, local)
+    if parts is None:
+        parts = link_frames(frame, links, batch, link)
+    return _PlacePoints.apply(frame, links, batch, link, local, *parts)
 
 
 class _PlacePoints(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, frame, links, batch, link, local):
-        b = links.shape[-1]
-        column = link * b + batch
-        link_pose = take(links.reshape(3, 4, -1), column)  # (3, 4, M)
-        frame_m = take(frame, batch)
-        pose = compose(frame_m, link_pose)
+    def forward(ctx, frame, links, batch, link, local, frame_m, link_pose, pose):
+        column = link * links.shape[-1] + batch
         ctx.save_for_backward(frame_m, link_pose, local, batch, column)
         ctx.shapes = (frame.shape, links.shape)
         return apply(pose.unsqueeze(2), local)
@@ -124,7 +139,7 @@ class _PlacePoints(torch.autograd.Function):
         grad_links = torch.zeros(12, n, dtype=grad.dtype, device=grad.device)
         grad_links.index_add_(1, column, grad_link.reshape(12, -1))
         return (grad_frame.reshape(frame_shape), grad_links.reshape(links_shape),
-                None, None, None)
+                None, None, None, None, None, None)
 
 
 def dot_rows(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
