@@ -181,9 +181,9 @@ class GraspState:
     @cached_property
     def contact_surface_t(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Signed distance ``(2, B)`` of the contacts to the object and the object's
-        outward unit normal ``(3, 2, B)`` there (no gradient)."""
-        value, grad = self.ctx.sdf.sample(self.contacts_t)
-        return value, grad / (grad * grad).sum(0).clamp_min(1e-24).sqrt()
+        outward unit normal ``(3, 2, B)`` there (no gradient), both from the grid's
+        smoothed gradient (:meth:`TorchSDF.smooth_sample`)."""
+        return self.ctx.sdf.smooth_sample(self.contacts_t)
 
     @property
     def contacts(self) -> torch.Tensor:
