@@ -122,8 +122,8 @@ class HandModel(torch.nn.Module):
         chosen = farthest_point_sample(placed.astype(np.float64), count, seed)
         self.register_buffer("surface_local", torch.as_tensor(dense[chosen], dtype=dtype))
         self.register_buffer("surface_link", link_idx[chosen])
-        self.register_buffer("surface_lifted", lift_points(
-            self.surface_local, self.surface_link, len(self.link_names)))
+        self.register_buffer("surface_placer", placer(self.surface_local, self.surface_link,
+                                                      len(self.link_names)))
         self._build_surface_chunks(dtype)
 
     def _build_surface_chunks(self, dtype, coarse_size: int = 32, fine_size: int = 8) -> None:
@@ -317,22 +317,11 @@ class HandModel(torch.nn.Module):
         all_frames = self.chain.forward_kinematics_tensor(joints[:, self.to_chain])
         return all_frames.index_select(0, self.frame_indices).transpose(0, 1)
 
-    @staticmethod
-    def place_fixed_t(transforms: torch.Tensor, lifted: torch.Tensor) -> torch.Tensor:
-        """Points fixed on links, moved by ``transforms`` ``(B, L, 4, 4)`` → ``(B, 3, N)``.
-
-        ``lifted`` ``(4L, N)`` holds each point's homogeneous link-frame coordinates in
-        the four rows of its link (zeros elsewhere, see :func:`lift_points`), so that
-        placing all points is one matrix product.
-        """
-        b, n_links = transforms.shape[:2]
-        rows = transforms[:, :, :3, :].permute(0, 2, 1, 3).reshape(b, 3, n_links * 4)
-        return rows @ lifted
-
     def surface(self, transforms: torch.Tensor) -> torch.Tensor:
         """Hand surface points ``(B, 3, N)`` (coordinate-major) in the frame that
         ``transforms`` ``(B, L, 4, 4)`` place the links in."""
-        return self.place_fixed_t(transforms, self.surface_lifted)
+        links = transforms[:, :, :3].permute(2, 3, 1, 0).contiguous()  # (3, 4, L, B)
+        return place(links, self.surface_placer).permute(2, 0, 1)
 
     def surface_near_box(self, links: torch.Tensor, frame: torch.Tensor, box_lo: torch.Tensor,
                          box_hi: torch.Tensor, link_mask: torch.Tensor | None = None,
@@ -409,16 +398,6 @@ def _robot_only(urdf: bytes) -> bytes:
     for extra in [c for c in root if c.tag in ("mujoco", "gazebo")]:
         root.remove(extra)
     return ET.tostring(root)
-
-
-def lift_points(local: torch.Tensor, link: torch.Tensor, n_links: int) -> torch.Tensor:
-    """``(4L, N)``: column ``i`` holds ``[local[i], 1]`` in rows ``4·link[i] … 4·link[i]+3``."""
-    out = torch.zeros(n_links * 4, len(link), dtype=local.dtype)
-    homog = torch.cat((local, torch.ones(len(link), 1, dtype=local.dtype)), dim=1)
-    cols = torch.arange(len(link))
-    for j in range(4):
-        out[link * 4 + j, cols] = homog[:, j]
-    return out
 
 
 
