@@ -81,15 +81,23 @@ class SDFGrid:
                         padding=GRID_PADDING)
 
 
+def _cells(points: torch.Tensor, grid: "TorchSDF"
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For points ``(3, N)``: the points clamped into the grid ``(3, N)``, their position
+    in their cell ``(3, N)`` (0–1 per axis) and the flat indices ``(8 N,)`` of the
+    cell's corners, ordered ``[dz, dy, dx, N]``."""
+    inside = torch.clamp(points, grid.lo, grid.hi)
+    cell = torch.addcmul(grid.cell_offset, inside, grid.per_metre)  # in cells
+    corner = cell.floor().clamp_(0, grid.resolution - 2)
+    first = (corner * grid.strides).sum(0).long()
+    return inside, cell - corner, (first + grid.corner_offsets).reshape(-1)
+
+
 def _trilinear(points: torch.Tensor, grid: "TorchSDF") -> tuple[torch.Tensor, torch.Tensor]:
     """Signed distance ``(N,)`` and its spatial gradient ``(3, N)`` at points ``(3, N)``,
     no autograd (the callers' backward passes use the gradient)."""
-    inside = torch.clamp(points, grid.lo, grid.hi)
-    cell = torch.addcmul(grid.cell_offset, inside, grid.per_metre)  # (3, N) in cells
-    corner = cell.floor().clamp_(0, grid.resolution - 2)
-    t = cell - corner
-    first = (corner * grid.strides).sum(0).long()
-    c = grid.flat.index_select(0, (first + grid.corner_offsets).reshape(-1))
+    inside, t, corners = _cells(points, grid)
+    c = grid.flat.index_select(0, corners)
     c = c.reshape(2, 2, 2, -1)  # [dz, dy, dx, N]
     along_x = torch.lerp(c[:, :, 0], c[:, :, 1], t[0])  # (2, 2, N) [dz, dy]
     along_xy = torch.lerp(along_x[:, 0], along_x[:, 1], t[1])  # (2, N) [dz]
@@ -225,12 +233,9 @@ class TorchSDF:
         flat = points.reshape(3, -1)
         with torch.no_grad():
             value, grad = _trilinear(flat, self)
-            inside = torch.clamp(flat, self.lo, self.hi)
-            cell = torch.addcmul(self.cell_offset, inside, self.per_metre)
-            corner = cell.floor().clamp_(0, self.resolution - 2)
-            t = (cell - corner).T  # (N, 3)
-            first = (corner * self.strides).sum(0).long()
-            c = self.flat_gradient.index_select(0, (first + self.corner_offsets).reshape(-1))
+            inside, t, corners = _cells(flat, self)
+            t = t.T  # (N, 3)
+            c = self.flat_gradient.index_select(0, corners)
             c = c.reshape(2, 2, 2, -1, 3)  # [dz, dy, dx, N, xyz]
             c = torch.lerp(c[:, :, 0], c[:, :, 1], t[:, 0:1])
             c = torch.lerp(c[:, 0], c[:, 1], t[:, 1:2])
