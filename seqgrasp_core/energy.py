@@ -2,8 +2,8 @@
 
 An energy term maps a batch of grasps to ``(B,)`` energies. Terms do not compute
 kinematics themselves: they read a :class:`GraspState`, which places the hand once
-per evaluation and caches what several terms share (link transforms, surface points
-in the object frame, contacts).
+per evaluation and caches what several terms share (link poses, the grasp's frame,
+contacts). Its tensors are batch-last (see :mod:`seqgrasp_core.kinematics`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from functools import cached_property
 import torch
 
 from .hand_model import HandModel, box_gap2
-from .kinematics import apply, compose, take
+from .kinematics import apply, compose, take, to_matrices
 from .pose import BASE_DIM, pose_to_block, pose_to_matrix
 from .sdf import TorchSDF
 
@@ -119,16 +119,14 @@ class GraspState:
 
     @cached_property
     def links_t(self) -> torch.Tensor:
-        """Link poses ``(3, 4, L, B)``."""
+        """Link poses ``(3, 4, L, B)`` (for plugin terms: the built-in ones place only
+        the links they need in the object frame)."""
         return compose(self.hand_to_object_t.unsqueeze(2), self.links_hand_t)
 
     @property
     def link_transforms(self) -> torch.Tensor:
         """``(B, L, 4, 4)`` in the hand frame."""
-        poses = self.links_hand_t.permute(3, 2, 0, 1)
-        bottom = torch.zeros(*poses.shape[:2], 1, 4, dtype=poses.dtype, device=poses.device)
-        bottom[..., 3] = 1.0
-        return torch.cat((poses, bottom), dim=2)
+        return to_matrices(self.links_hand_t)
 
     def surface_near(self, sdf: TorchSDF, hand_to_frame: torch.Tensor | None = None,
                      link_mask: torch.Tensor | None = None

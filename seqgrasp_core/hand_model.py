@@ -15,7 +15,8 @@ import torch
 from .errors import HandSpecError
 from .hand_geometry import read_collision_primitives, sample_primitives
 from .hand_spec import HandSpec
-from .kinematics import LinkPoses, apply, dot, link_frames, place_points, rotate, take
+from .kinematics import (LinkPoses, apply, dot, link_frames, place_points, rotate, take,
+                         to_matrices)
 from .objects import farthest_point_sample
 
 
@@ -306,10 +307,7 @@ class HandModel(torch.nn.Module):
 
     def link_transforms(self, joints: torch.Tensor) -> torch.Tensor:
         """Link poses as ``(B, L, 4, 4)`` matrices for ``joints`` ``(B, K)`` (rad)."""
-        poses = self.link_poses(joints.T.contiguous()).permute(3, 2, 0, 1)  # (B, L, 3, 4)
-        bottom = torch.zeros(*poses.shape[:2], 1, 4, dtype=poses.dtype, device=poses.device)
-        bottom[..., 3] = 1.0
-        return torch.cat((poses, bottom), dim=2)
+        return to_matrices(self.link_poses(joints.T.contiguous()))
 
     def reference_link_transforms(self, joints: torch.Tensor) -> torch.Tensor:
         """The same from pytorch_kinematics' own ``forward_kinematics_tensor`` (slower;

@@ -65,6 +65,14 @@ def apply(pose: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(out, pose[:, 2], points[2])
 
 
+def to_matrices(poses: torch.Tensor) -> torch.Tensor:
+    """``(3, 4, L, B)`` blocks → ``(B, L, 4, 4)`` homogeneous matrices."""
+    rows = poses.permute(3, 2, 0, 1)  # (B, L, 3, 4)
+    bottom = torch.zeros(*rows.shape[:2], 1, 4, dtype=rows.dtype, device=rows.device)
+    bottom[..., 3] = 1.0
+    return torch.cat((rows, bottom), dim=2)
+
+
 def take(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``x[..., index]`` for a contiguous ``x`` (``index_select`` along the last dim of
     a tensor with more than two dims takes a path about ten times slower)."""
