@@ -66,6 +66,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--worker-steps", type=int, default=600,
                     help="steps of the run that times the worker processes")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of the worker timing (this machine's speed drifts)")
     ap.add_argument("--skip-full", action="store_true", help="skip the 6000-step generate")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -108,8 +110,9 @@ def main() -> None:
         return outcomes[0].seconds, time.perf_counter() - t0
 
     steps = args.worker_steps
-    optimizer_s, _ = run(steps)
-    print(f"  {args.workers} worker processes: {optimizer_s / steps * 1000:7.2f} ms/iteration "
+    per_iteration = sorted(run(steps)[0] / steps * 1000 for _ in range(args.repeat))
+    print(f"  {args.workers} worker processes: {per_iteration[0]:7.2f} ms/iteration best, "
+          f"{per_iteration[len(per_iteration) // 2]:.2f} median of {args.repeat} "
           f"(B={b} in total, a whole {steps}-step run from the initial poses, "
           f"slowest worker, start-up excluded)")
     if not args.skip_full:
