@@ -118,7 +118,8 @@ def main() -> None:
     if not args.skip_full:
         optimizer_s, seconds = run(args.steps)
         print(f"  generate, 1 object, {args.steps} steps, {args.workers} workers: "
-              f"{optimizer_s:.1f} s optimizing ({optimizer_s / args.steps * 1000:.2f} ms/iteration)")
+              f"{optimizer_s:.1f} s optimizing "
+              f"({optimizer_s / args.steps * 1000:.2f} ms/iteration)")
         print(f"  generate, 1 object, {args.steps} steps, {args.workers} workers: {seconds:.1f} s "
               f"wall (paper: 900 s per 256 grasps on an A100, ratio {900 / seconds:.1f}×)")
 

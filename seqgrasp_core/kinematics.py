@@ -19,8 +19,8 @@ backward, in this layout): for a revolute joint with world axis ``z`` through ``
 ``∂L/∂θ = z · Σ_l (Σ_k P_l[:, k] × G_l[:, k] − o × G_l[:, 3])`` over the links ``l`` it
 moves, with ``P_l = [R | t]`` the link's pose and ``G_l`` the loss gradient on it.
 
-The helpers :func:`compose`, :func:`rotate` and :func:`apply` work on that layout
-everywhere in the optimizer's hot path.
+The helpers here (:func:`compose`, :func:`apply`, :func:`place_points`, …) work on
+that layout everywhere in the optimizer's hot path.
 """
 
 from __future__ import annotations

@@ -183,7 +183,8 @@ class TorchSDF:
                  padding: float = 0.0) -> None:
         r = values.shape[-1]
         if values.shape != (r, r, r) or r < 2:
-            raise ValueError(f"an SDF grid must be (R, R, R) with R ≥ 2, not {tuple(values.shape)}")
+            raise ValueError(f"an SDF grid must be (R, R, R) with R ≥ 2, "
+                             f"not {tuple(values.shape)}")
         self.resolution = r
         self.flat = values.reshape(-1).contiguous()
         self.lo, self.hi = lo.reshape(3, 1), hi.reshape(3, 1)
