@@ -200,11 +200,6 @@ class GraspState:
         return value.T, normal.permute(2, 1, 0)
 
 
-def to_frame(transform: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """Apply ``(B, 4, 4)`` transforms to ``(B, N, 3)`` points."""
-    return points @ transform[:, :3, :3].transpose(1, 2) + transform[:, None, :3, 3]
-
-
 class EnergyTerm(ABC):
     """One term of the energy ``E = Σ w_i E_i`` (paper eq. 3).
 

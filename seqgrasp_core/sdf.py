@@ -176,7 +176,7 @@ class TorchSDF:
     """The grid as tensors, for points in the object frame (metres).
 
     :meth:`sample` and :meth:`depth_sum` take coordinate-major points ``(3, ...)`` (the
-    optimizer's layout); ``__call__`` and :meth:`value_and_normal` take ``(..., 3)``.
+    optimizer's layout); ``__call__`` takes ``(..., 3)``.
     """
 
     def __init__(self, values: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
@@ -250,13 +250,6 @@ class TorchSDF:
     def __call__(self, points: torch.Tensor) -> torch.Tensor:
         """Signed distance ``(...)`` of points ``(..., 3)``, differentiable."""
         return self.sample(points.reshape(-1, 3).T)[0].reshape(points.shape[:-1])
-
-    def value_and_normal(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Signed distance ``(...)`` (differentiable) and outward unit normal ``(..., 3)``
-        (no gradient) of points ``(..., 3)``, from one grid lookup."""
-        value, grad = self.sample(points.reshape(-1, 3).T)
-        normal = torch.nn.functional.normalize(grad.T, dim=-1)
-        return value.reshape(points.shape[:-1]), normal.reshape(points.shape)
 
     def depth_sum(self, points: torch.Tensor, batch: torch.Tensor, size: int,
                   valid: torch.Tensor | None = None) -> torch.Tensor:

@@ -8,10 +8,15 @@ import torch
 import trimesh
 
 from seqgrasp_core.energies.force_closure import ForceClosure, force_closure
-from seqgrasp_core.energy import GraspState, HeldObject, StepContext, to_frame
+from seqgrasp_core.energy import GraspState, HeldObject, StepContext
 from seqgrasp_core.objects import GraspObject, sample_surface
 from seqgrasp_core.pose import matrix_to_rot6d
 from seqgrasp_core.sdf import SDFGrid
+
+
+def to_frame(transform: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Apply ``(B, 4, 4)`` transforms to ``(B, N, 3)`` points (the brute-force reference)."""
+    return points @ transform[:, :3, :3].transpose(1, 2) + transform[:, None, :3, 3]
 
 
 def _object(mesh) -> GraspObject:
