@@ -35,10 +35,13 @@ class HandModel(torch.nn.Module):
       ``contact_link`` ``(C,)``;
     - ``sphere_local`` ``(S, 3)``, ``sphere_radius`` ``(S,)``, ``sphere_link`` ``(S,)``,
       ``sphere_pairs`` ``(P, 2)`` pairs that may not overlap and can come close within
-      the joint ranges, ``sphere_pair_reach`` ``(P, 1)`` their summed radii;
-    - ``chunk_*``: the surface points in spatial chunks of ≤ 32 with bounding spheres,
-      for :meth:`surface_near_box`;
-    - ``*_t``: coordinate-major copies (``(3, …)``) for the batch-last hot path;
+      the joint ranges, ``sphere_pair_reach`` ``(P, 1)`` their summed radii, and
+      ``link_pair*`` the same pairs grouped by link with link bounding spheres;
+    - ``chunk_*`` / ``coarse_*``: the surface points in a two-level hierarchy of
+      spatial chunks with bounding spheres, for :meth:`surface_near_box`;
+    - ``*_placer`` ``(N, 4L)`` matrices that place link points in one product
+      (:func:`place`), and ``*_t`` coordinate-major copies (``(3, …)``) for the
+      batch-last hot path;
     - ``link_joints`` ``(L, K)`` bool: link ``l`` moves when joint ``k`` moves;
     - ``os_masks`` ``(O, K)``; ``pool_a``/``pool_b`` ``(O, M)`` contact indices padded
       with ``-1`` and their sizes ``pool_a_size``/``pool_b_size`` ``(O,)``.
