@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import user_errors, warn_plugin_failures
-from .options import BatchOpt, DeviceOpt, HandOpt, SeedOpt, StepsOpt
+from .options import BatchOpt, DeviceOpt, HandOpt, RefineOpt, SeedOpt, StepsOpt
 
 
 @user_errors
@@ -21,6 +21,7 @@ def generate(
         "--objects", help="Use only the first N objects of the sequence.")] = None,
     batch: BatchOpt = 256,
     steps: StepsOpt = 6000,
+    refine_steps: RefineOpt = 200,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
     energy: Annotated[Optional[list[str]], typer.Option(
@@ -58,7 +59,7 @@ def generate(
     request = GenerateRequest(hand=hand, objects=object_, object_count=objects,
                               scale_objects=scale_objects, batch=batch, steps=steps, seed=seed,
                               device=device, energy=tuple(energy or ()), os_order=tuple(os_ or ()),
-                              out=out, workers=workers)
+                              out=out, workers=workers, refine_steps=refine_steps)
     console = Console(stderr=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("E={task.fields[energy]:.4g}"), TimeElapsedColumn(),

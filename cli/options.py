@@ -13,3 +13,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 BatchOpt = Annotated[int, typer.Option("--batch", min=1, help="Sequences optimized together.")]
 StepsOpt = Annotated[int, typer.Option("--steps", min=1,
                                        help="Optimizer iterations per grasp (paper: 6000).")]
+RefineOpt = Annotated[int, typer.Option(
+    "--refine-steps", min=0,
+    help="Penetration refinement steps after the optimizer (0: off; docs/energies-and-optimizer.md).")]

@@ -21,6 +21,7 @@ from .errors import SeqGraspError
 from .objects import demo_object_paths, mesh_paths_in
 from .pipeline import GenerateRequest, run_generate
 from .plugins import Plugins
+from .refine import RefineConfig
 from .runfile import read_run
 from .validation import summarize, validate_table, with_results
 
@@ -33,6 +34,7 @@ class EvalRequest:
     batch: int = 256
     max_objects: int = 4
     steps: int = 6000
+    refine_steps: int = RefineConfig.steps
     seed: int = 0
     device: str = "cpu"
     workers: int = 1
@@ -70,7 +72,8 @@ def run_eval(request: EvalRequest, plugins: Plugins,
         run_path = Path(request.work_dir) / f"eval_sequence_{i:03d}.parquet"
         summary = run_generate(GenerateRequest(
             hand=spec.name, objects=seq, scale_objects=True, batch=request.batch,
-            steps=request.steps, seed=request.seed + i, device=request.device,
+            steps=request.steps, refine_steps=request.refine_steps,
+            seed=request.seed + i, device=request.device,
             out=run_path, workers=request.workers), plugins, progress=progress)
         for out in summary["outcomes"]:
             step_seconds.setdefault(out.step, []).append(out.seconds * 256 / len(out.sequence))
@@ -87,7 +90,8 @@ def run_eval(request: EvalRequest, plugins: Plugins,
                      "seconds_per_256": sum(times) / len(times) if times else float("nan"),
                      "diversity": row["diversity_rad"]})
     report = {"hand": spec.name, "sequences": [[p.stem for p in s] for s in sequences],
-              "batch": request.batch, "steps": request.steps, "seed": request.seed,
+              "batch": request.batch, "steps": request.steps,
+              "refine_steps": request.refine_steps, "seed": request.seed,
               "validator": request.validator, "rows": rows}
     if request.out is not None:
         text = json.dumps(report, indent=2)

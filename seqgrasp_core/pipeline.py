@@ -20,6 +20,7 @@ from .hand_model import HandModel
 from .objects import PAPER_SIZE_RANGE, GraspObject, demo_object_paths, load_object
 from .opposition import check_fixed_order
 from .optimizer import MalaConfig
+from .refine import RefineConfig
 from .parallel import generate_in_workers
 from .plugins import Plugins
 from .runfile import outcomes_to_table, write_run
@@ -94,6 +95,7 @@ class GenerateRequest:
     os_order: tuple[str, ...] = ()
     out: Path = Path("run.parquet")
     workers: int = 1
+    refine_steps: int = RefineConfig.steps
 
 
 def check_output(path: Path) -> None:
@@ -124,7 +126,8 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
     energy = build_energy(plugins, weights)
     config = GenerateConfig(batch=request.batch, seed=request.seed, device=str(device),
                             os_order=tuple(request.os_order) or None,
-                            mala=MalaConfig(steps=request.steps))
+                            mala=MalaConfig(steps=request.steps),
+                            refine=RefineConfig(steps=request.refine_steps))
     t0 = time.perf_counter()
     if request.workers > 1:
         size_range = PAPER_SIZE_RANGE if request.scale_objects else None
@@ -146,6 +149,7 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
         "objects": [{"object_id": o.object_id, "sha256": o.sha256, "scale": o.scale,
                      "source": o.source} for o in objects],
         "mala": config.mala.__dict__,
+        "refine": config.refine.__dict__,
     }
     write_run(request.out, table, metadata)
     return {"rows": table.num_rows, "seconds": seconds, "outcomes": outcomes,

@@ -14,12 +14,13 @@ from typing import Callable
 
 import torch
 
-from .energy import HeldObject, StepContext, WeightedEnergy
+from .energy import GraspState, HeldObject, StepContext, WeightedEnergy
 from .hand_model import HandModel
 from .initialization import initial_poses
 from .objects import GraspObject
 from .opposition import OppositionState, check_fixed_order
 from .optimizer import MalaConfig, optimize
+from .refine import RefineConfig, dense_context, refine, refinement_energy
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class GenerateConfig:
     seed: int = 0
     device: str = "cpu"
     mala: MalaConfig = field(default_factory=MalaConfig)
+    refine: RefineConfig = field(default_factory=RefineConfig)
     os_order: tuple[str, ...] | None = None
     sdf_resolution: int = 64
 
@@ -67,6 +69,7 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
     outcomes: list[StepOutcome] = []
     palm_c = torch.tensor(hand.spec.palm_center)
     palm_n = torch.tensor(hand.spec.palm_normal)
+    dense_hand = None
 
     for n, obj in enumerate(objects, start=1):
         if fixed is not None:
@@ -92,12 +95,22 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
         t0 = time.perf_counter()
         result = optimize(energy, ctx, start.to(device), os_index[alive].to(device),
                           config.mala, generator, progress=report)
+        pose, total, terms = result.pose.detach(), result.energy, result.terms
+        if config.refine.steps > 0:
+            if dense_hand is None:
+                dense_hand = HandModel(hand.spec, device=device, dtype=hand.open_pose.dtype,
+                                       surface_points=config.refine.surface_points)
+            pose, _, _ = refine(refinement_energy(energy, config.refine),
+                                dense_context(ctx, dense_hand), pose, result.contact_index,
+                                config.refine, config.mala.steps, config.mala.steps)
+            with torch.no_grad():  # the run's own energy, as MALA reports it
+                total, terms = energy(GraspState(ctx, pose, result.contact_index),
+                                      config.mala.steps, config.mala.steps)
         seconds = time.perf_counter() - t0
-        pose = result.pose.detach()
         outcomes.append(StepOutcome(n, obj, alive, os_index[alive],
                                     [hand.os_names[i] for i in os_index[alive].tolist()], mask, pose.cpu(),
-                                    result.contact_index.cpu(), result.energy.cpu(),
-                                    {k: v.cpu() for k, v in result.terms.items()},
+                                    result.contact_index.cpu(), total.cpu(),
+                                    {k: v.cpu() for k, v in terms.items()},
                                     result.acceptance, seconds))
         joints[alive] = pose[:, 9:].cpu()
         surf = torch.as_tensor(obj.surface_points, dtype=pose.dtype, device=device)
