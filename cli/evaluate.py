@@ -22,7 +22,7 @@ def evaluate(
     batch: BatchOpt = 256,
     max_objects: Annotated[int, typer.Option("--max-objects", help="Objects per sequence.")] = 4,
     steps: StepsOpt = 6000,
-    refine_steps: RefineOpt = 200,
+    refine_steps: RefineOpt = 0,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
     workers: Annotated[int, typer.Option(

@@ -21,7 +21,7 @@ def generate(
         "--objects", help="Use only the first N objects of the sequence.")] = None,
     batch: BatchOpt = 256,
     steps: StepsOpt = 6000,
-    refine_steps: RefineOpt = 200,
+    refine_steps: RefineOpt = 0,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
     energy: Annotated[Optional[list[str]], typer.Option(

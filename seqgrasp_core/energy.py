@@ -142,6 +142,15 @@ class GraspState:
         return self.hand.surface_near_box(self.links_hand_t, frame, sdf.box_lo, sdf.box_hi,
                                           link_mask, sdf.outside_bound)
 
+    def surface_inside(self, sdf: TorchSDF, hand_to_frame: torch.Tensor | None = None,
+                       link_mask: torch.Tensor | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hand surface points inside ``sdf``'s object, in its frame: ``(points (3, 1,
+        S), batch (S,))`` as :meth:`HandModel.surface_inside`, differentiable;
+        ``hand_to_frame`` and ``link_mask`` as in :meth:`surface_near`."""
+        frame = self.hand_to_object_t if hand_to_frame is None else hand_to_frame
+        return self.hand.surface_inside(self.links_hand_t, frame, sdf, link_mask)
+
     def held_points_in_box(self, held: HeldObject, sdf: TorchSDF
                            ) -> tuple[torch.Tensor, torch.Tensor]:
         """A held object's surface points inside ``sdf``'s object bounding box, in the

@@ -341,29 +341,65 @@ class HandModel(torch.nn.Module):
         points, each chunk's sequence, and which of the ``P`` slots are real points
         (chunks are padded). Work grows with what is near the box, not with ``N``.
         """
-        lo, hi = box_lo.reshape(3, 1), box_hi.reshape(3, 1)
         with torch.no_grad():
-            centre = apply(frame.unsqueeze(2), place(links, self.coarse_placer))  # (3, Cc, B)
-            near = box_gap2(centre, lo.unsqueeze(-1), hi.unsqueeze(-1)) <= self.coarse_radius2
-            if link_mask is not None:
-                near &= link_mask.T.index_select(0, self.coarse_link)
-            coarse, batch = near.nonzero(as_tuple=True)
-            kids = self.coarse_children.index_select(0, coarse)  # (K, W)
-            row, col = (kids >= 0).nonzero(as_tuple=True)
-            chunk, batch = kids[row, col], batch[row]
-            parts = link_frames(frame, links, batch, self.chunk_link[chunk])
-            centre = apply(parts[2], self.chunk_centre.index_select(1, chunk))  # (3, M)
-            if outside_distance is not None:
-                keep = outside_distance(centre) <= self.chunk_radius[chunk]
-            else:
-                keep = box_gap2(centre, lo, hi) <= self.chunk_radius[chunk] ** 2
-            keep = keep.nonzero()[:, 0]
-            chunk, batch = chunk[keep], batch[keep]
-            parts = tuple(take(p, keep) for p in parts)
+            chunk, batch, parts = self._chunks_near(links, frame, box_lo, box_hi, link_mask,
+                                                    outside_distance)
             local = take(self.chunk_points, chunk)  # (3, P, M)
             valid = self.chunk_valid.index_select(1, chunk)  # (P, M)
         points = place_points(frame, links, batch, self.chunk_link[chunk], local, parts)
         return points, batch, valid
+
+    def surface_inside(self, links: torch.Tensor, frame: torch.Tensor, sdf,
+                       link_mask: torch.Tensor | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The hand surface points inside an object, differentiably: those whose
+        signed distance ``sdf.sample`` (a :class:`~seqgrasp_core.sdf.TorchSDF`, in the
+        object frame that ``frame`` ``(3, 4, B)`` maps the hand frame into) is negative.
+        ``links`` and ``link_mask`` as in :meth:`surface_near_box`.
+
+        Returns ``(points (3, 1, S), batch (S,))``. The same points, with the same
+        values, as the negative ones among :meth:`surface_near_box`'s, but only they
+        are placed with gradients: late in a run about one candidate point in five
+        passes the per-point bound ``sdf.outside_bound`` and one in thirty is inside.
+        """
+        with torch.no_grad():
+            chunk, batch, parts = self._chunks_near(links, frame, sdf.box_lo, sdf.box_hi,
+                                                    link_mask, sdf.outside_bound)
+            local = take(self.chunk_points, chunk)  # (3, P, M)
+            placed = apply(parts[2].unsqueeze(2), local)
+            maybe = (self.chunk_valid.index_select(1, chunk) > 0) \
+                & (sdf.outside_bound(placed) <= 0)
+            slot, group = maybe.nonzero(as_tuple=True)
+            value, _ = sdf.sample(placed[:, slot, group])
+            inside = (value < 0).nonzero()[:, 0]
+            slot, group = slot[inside], group[inside]
+            local = local[:, slot, group].unsqueeze(1)  # (3, 1, S)
+            batch = batch[group]
+            parts = tuple(take(x, group) for x in parts)
+        points = place_points(frame, links, batch, self.chunk_link[chunk[group]], local, parts)
+        return points, batch
+
+    def _chunks_near(self, links, frame, box_lo, box_hi, link_mask, outside_distance
+                     ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+        """``(chunk (M,), batch (M,), link_frames parts)`` of the fine chunks kept by
+        :meth:`surface_near_box` (no gradient)."""
+        lo, hi = box_lo.reshape(3, 1), box_hi.reshape(3, 1)
+        centre = apply(frame.unsqueeze(2), place(links, self.coarse_placer))  # (3, Cc, B)
+        near = box_gap2(centre, lo.unsqueeze(-1), hi.unsqueeze(-1)) <= self.coarse_radius2
+        if link_mask is not None:
+            near &= link_mask.T.index_select(0, self.coarse_link)
+        coarse, batch = near.nonzero(as_tuple=True)
+        kids = self.coarse_children.index_select(0, coarse)  # (K, W)
+        row, col = (kids >= 0).nonzero(as_tuple=True)
+        chunk, batch = kids[row, col], batch[row]
+        parts = link_frames(frame, links, batch, self.chunk_link[chunk])
+        centre = apply(parts[2], self.chunk_centre.index_select(1, chunk))  # (3, M)
+        if outside_distance is not None:
+            keep = outside_distance(centre) <= self.chunk_radius[chunk]
+        else:
+            keep = box_gap2(centre, lo, hi) <= self.chunk_radius[chunk] ** 2
+        keep = keep.nonzero()[:, 0]
+        return chunk[keep], batch[keep], tuple(take(p, keep) for p in parts)
 
     def moving_links(self, active: torch.Tensor) -> torch.Tensor:
         """``(B, L)`` bool: the link moves with the ``active`` ``(B, K)`` joints."""

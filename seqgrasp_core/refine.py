@@ -1,21 +1,29 @@
-"""Penetration refinement: a short monotone descent after annealed MALA.
+"""Penetration refinement: an optional, monotone descent after annealed MALA.
 
 MALA's steps shrink ×0.95 every 50 iterations, so by the end of a 6000-iteration run
 a grasp barely moves (step ≈ 2·10⁻⁵), and ``hop`` only sees the hand's 1000 surface
-samples: the grasp keeps whatever depth it had mid-run, and the parts of the hand
-between samples are never penalized. Measured on the validator's exact depths at the
-paper's settings, the mean of the largest depth was 4.1 mm for one object and 12 mm
-for four (docs/validation.md).
+samples: a grasp keeps the depth it had mid-run (the validator measured 4.1 mm on
+average for one object at the paper's settings, docs/validation.md). For uses that
+need shallow grasps (replay on hardware, a penetration-free dataset), the
+refinement continues from MALA's grasps with the run's energy at its final weights,
+the terms named in ``scales`` re-weighted (by default ``hop`` ×30 and ``fc`` left
+out: force closure's normals carry no gradient, so with ``fc`` in, descent stalls),
+``hop`` evaluated on a denser hand surface (``surface_points`` samples), and the
+contacts fixed.
 
-The refinement continues from MALA's grasps with the same energy at its final
-weights, except that ``hop`` is scaled by ``hop_scale`` and evaluated on a denser
-hand surface (``surface_points`` samples). Each grasp takes gradient steps, masked like
-MALA's (``[1 (9), J_n]``, so frozen joints stay bit-for-bit): the gradient is divided
-per coordinate by its RMS over the batch (as MALA does, which puts metres, 6D entries
-and radians on one scale), then per grasp by its largest entry, so that a grasp's
-step moves no coordinate by more than its own step size. A step is kept only when
-it lowers that grasp's refinement energy (then the step size grows by ``grow``);
-otherwise it is dropped and the step size shrinks by ``shrink``. The refinement energy therefore never increases.
+Each grasp takes gradient steps, masked like MALA's (``[1 (9), J_n]``, so frozen
+joints stay bit-for-bit; ``move_base=False`` also keeps the wrist): the gradient is
+divided per coordinate by its RMS over the batch (as MALA does, which puts metres,
+6D entries and radians on one scale), then per grasp by its largest entry, so that a
+step moves no coordinate by more than the grasp's own step size. A step is kept only
+when it lowers that grasp's refinement energy (the step size then grows by ``grow``);
+otherwise it is dropped and the step size shrinks by ``shrink``. The refinement
+energy therefore never increases.
+
+It is off by default (``steps = 0``) because it trades success for depth: in the
+MuJoCo validator a grasp that presses into the object holds by that preload, and
+a shallower one more often slips (the measured table is in
+docs/energies-and-optimizer.md).
 """
 
 from __future__ import annotations
@@ -36,22 +44,23 @@ class RefineConfig:
     vector (m, 6D, rad).
     """
 
-    steps: int = 200
-    hop_scale: float = 30.0
+    steps: int = 0
+    scales: tuple[tuple[str, float], ...] = (("hop", 30.0), ("fc", 0.0))
     surface_points: int = 4000
     step_size: float = 1e-3
     grow: float = 1.2
     shrink: float = 0.5
+    move_base: bool = True
 
 
 def refinement_energy(energy: WeightedEnergy, config: RefineConfig) -> WeightedEnergy:
-    """``energy`` with the ``hop`` weight scaled by ``config.hop_scale`` (a weight
-    schedule is linear in its base weight, so the scaled term keeps its ramp)."""
-    terms = dict(energy.terms)
-    if "hop" in terms:
-        term, weight = terms["hop"]
-        terms["hop"] = (term, weight * config.hop_scale)
-    return WeightedEnergy(terms)
+    """``energy`` with the weights of the terms named in ``config.scales`` multiplied
+    (a weight schedule is linear in its base weight, so a scaled term keeps its ramp);
+    a term scaled by 0 is left out."""
+    scale = dict(config.scales)
+    return WeightedEnergy({name: (term, weight * scale.get(name, 1.0))
+                           for name, (term, weight) in energy.terms.items()
+                           if scale.get(name, 1.0) != 0.0})
 
 
 def refine(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
@@ -64,8 +73,8 @@ def refine(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
     Returns ``(pose, energy before (B,), energy after (B,))``; after ≤ before.
     """
     b = pose.shape[0]
-    movable = torch.cat((torch.ones(b, BASE_DIM, dtype=torch.bool, device=pose.device),
-                         ctx.active), dim=1)
+    movable = torch.cat((torch.full((b, BASE_DIM), config.move_base, dtype=torch.bool,
+                                    device=pose.device), ctx.active), dim=1)
     unbounded = torch.full((BASE_DIM,), float("inf"), dtype=pose.dtype, device=pose.device)
     lower = torch.cat((-unbounded, ctx.hand.lower))
     upper = torch.cat((unbounded, ctx.hand.upper))

@@ -103,6 +103,38 @@ def test_chunked_surface_query_finds_the_same_points_as_brute_force(allegro):
         assert torch.allclose(ours, ref, atol=1e-6)
 
 
+def test_points_inside_an_object_match_brute_force_in_value_and_gradient(allegro):
+    """surface_inside finds exactly the surface points with a negative signed distance,
+    and their summed depth has the gradient of the brute-force sum over all points."""
+    from seqgrasp_core.objects import demo_object_paths, load_object
+    from seqgrasp_core.pose import pose_to_block, pose_to_matrix
+
+    ball = load_object(next(p for p in demo_object_paths() if p.stem == "ball"),
+                       size_range=(0.06, 0.10))
+    sdf = ball.sdf(64).to_torch(torch.float32, "cpu")
+    g = torch.Generator().manual_seed(5)
+    b = 8
+    joints = allegro.lower + (allegro.upper - allegro.lower) * torch.rand(b, 16, generator=g)
+    rot = torch.linalg.qr(torch.randn(b, 3, 3, generator=g))[0]
+    # Hand origins 2-6 cm from the ball's centre: some fingers inside, some not.
+    pose = torch.cat((torch.randn(b, 3, generator=g) * 0.03, rot[:, :, :2].transpose(1, 2)
+                      .reshape(b, 6), joints), dim=1).requires_grad_(True)
+    links = allegro.link_poses(pose[:, 9:].T.contiguous())
+    points, batch = allegro.surface_inside(links, pose_to_block(pose), sdf)
+    ours = sdf.depth_sum(points, batch, b)
+    (grad_ours,) = torch.autograd.grad(ours.sum(), pose)
+
+    full = allegro.surface(pose_to_matrix(pose).unsqueeze(1)
+                           @ allegro.link_transforms(pose[:, 9:]))  # (B, 3, N)
+    value, _ = sdf.sample(full.permute(1, 2, 0))  # (N, B)
+    ref = (-value).clamp_min(0).sum(0)
+    (grad_ref,) = torch.autograd.grad(ref.sum(), pose)
+    assert (ref > 0).sum() >= 3 and (ref == 0).sum() >= 1  # both cases occur
+    assert len(batch) == int((value < 0).sum())
+    assert torch.allclose(ours, ref, rtol=1e-5, atol=1e-7)
+    assert torch.allclose(grad_ours, grad_ref, rtol=1e-4, atol=1e-5)
+
+
 def test_link_level_test_keeps_every_overlapping_sphere_pair(allegro):
     """Random joints: every overlapping sphere pair is among the link-level candidates."""
     g = torch.Generator().manual_seed(5)

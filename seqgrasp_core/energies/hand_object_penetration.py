@@ -19,10 +19,12 @@ class HandObjectPenetration(ExponentialRamp, EnergyTerm):
     def __call__(self, state: GraspState) -> torch.Tensor:
         size = state.pose.shape[0]
         sdf = state.ctx.sdf
-        points, batch, valid = state.surface_near(sdf)
-        energy = sdf.depth_sum(points, batch, size, valid)
+        # Points outside contribute nothing to the sum or its gradient: only the
+        # points inside are placed with gradients (see HandModel.surface_inside).
+        points, batch = state.surface_inside(sdf)
+        energy = sdf.depth_sum(points, batch, size)
         for held in state.ctx.held:
-            points, batch, valid = state.surface_near(held.sdf, held.hand_to_object,
-                                                      state.ctx.moving_links)
-            energy = energy + held.sdf.depth_sum(points, batch, size, valid)
+            points, batch = state.surface_inside(held.sdf, held.hand_to_object,
+                                                 state.ctx.moving_links)
+            energy = energy + held.sdf.depth_sum(points, batch, size)
         return energy
