@@ -36,6 +36,23 @@ def test_generate_writes_a_valid_run_file(mesh_dir, tmp_path):
     assert not list(tmp_path.glob("*.part"))
 
 
+def test_refine_steps_are_recorded_and_move_the_grasps(mesh_dir, tmp_path):
+    runs = {}
+    for steps in (0, 5):
+        out = tmp_path / f"refine{steps}.parquet"
+        result = _run("generate", "--object", mesh_dir / "a.obj", "--batch", 4, "--steps", 10,
+                      "--seed", 3, "--refine-steps", steps, "--out", out)
+        assert result.exit_code == 0, result.output
+        meta = json.loads(pq.read_schema(out).metadata[b"seqgrasp"])
+        assert meta["refine"]["steps"] == steps
+        runs[steps] = pq.read_table(out).to_pylist()
+    assert [r["pose"] for r in runs[0]] != [r["pose"] for r in runs[5]]
+    assert [r["contact_index"] for r in runs[0]] == [r["contact_index"] for r in runs[5]]
+    bad = _run("generate", "--object", mesh_dir / "a.obj", "--refine-steps", -1,
+               "--out", tmp_path / "bad.parquet")
+    assert bad.exit_code != 0 and not (tmp_path / "bad.parquet").exists()
+
+
 def test_generate_with_fixed_os_order_and_a_disabled_term(mesh_dir, tmp_path):
     out = tmp_path / "fixed.parquet"
     result = _run("generate", "--object", mesh_dir / "a.obj", "--object", mesh_dir / "b.stl",
