@@ -15,4 +15,5 @@ StepsOpt = Annotated[int, typer.Option("--steps", min=1,
                                        help="Optimizer iterations per grasp (paper: 6000).")]
 RefineOpt = Annotated[int, typer.Option(
     "--refine-steps", min=0,
-    help="Penetration refinement steps after the optimizer, e.g. 200 (0: off, the default; it trades success for depth, see docs/energies-and-optimizer.md).")]
+    help="Penetration refinement steps after the optimizer, e.g. 200 (0: off, the default; "
+         "it trades success for depth, see docs/energies-and-optimizer.md).")]

@@ -28,7 +28,7 @@ docs/energies-and-optimizer.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
@@ -104,8 +104,3 @@ def refine(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
         e = torch.where(better, e_new, e)
         size = torch.where(keep, size * config.grow, size * config.shrink)
     return pose, start, e
-
-
-def dense_context(ctx: StepContext, dense_hand) -> StepContext:
-    """``ctx`` with the hand model swapped for ``dense_hand`` (same hand, more points)."""
-    return replace(ctx, hand=dense_hand)

@@ -110,7 +110,8 @@ def _trilinear(points: torch.Tensor, grid: "TorchSDF") -> tuple[torch.Tensor, to
                         along_xy[1] - along_xy[0])) * grid.per_metre
     offset = points - inside
     outside2 = dot(offset, offset)
-    if points.shape[1] and bool(outside2.max() > 0):  # outside the grid: the distance grows along the offset
+    # Outside the grid, the distance grows along the offset.
+    if points.shape[1] and bool(outside2.max() > 0):
         outside = outside2.sqrt()
         value = value + outside
         grad = torch.where(outside > 0, offset / outside.clamp_min(1e-12), grad)

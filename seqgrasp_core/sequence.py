@@ -9,7 +9,7 @@ grasped so far rigidly attached to the hand frame, and only ``J_n`` may move.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -20,7 +20,7 @@ from .initialization import initial_poses
 from .objects import GraspObject
 from .opposition import OppositionState, check_fixed_order
 from .optimizer import MalaConfig, optimize
-from .refine import RefineConfig, dense_context, refine, refinement_energy
+from .refine import RefineConfig, refine, refinement_energy
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
                 dense_hand = HandModel(hand.spec, device=device, dtype=hand.open_pose.dtype,
                                        surface_points=config.refine.surface_points)
             pose, _, _ = refine(refinement_energy(energy, config.refine),
-                                dense_context(ctx, dense_hand), pose, result.contact_index,
+                                replace(ctx, hand=dense_hand), pose, result.contact_index,
                                 config.refine, config.mala.steps, config.mala.steps)
             with torch.no_grad():  # the run's own energy, as MALA reports it
                 total, terms = energy(GraspState(ctx, pose, result.contact_index),
