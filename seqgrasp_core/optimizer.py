@@ -91,8 +91,10 @@ def _uniform(shape: tuple[int, ...], generator: torch.Generator, device) -> torc
     return torch.rand(shape, generator=generator).to(device)
 
 
-def _evaluate(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
-              contact_index: torch.Tensor, step: int, steps: int):
+def evaluate(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
+             contact_index: torch.Tensor, step: int, steps: int):
+    """``(total (B,), {name: term (B,)}, d total / d pose (B, 9+K))`` at optimizer step
+    ``step`` of ``steps``, all detached."""
     pose = pose.detach().requires_grad_(True)
     total, terms = energy(GraspState(ctx, pose, contact_index), step, steps)
     if total.requires_grad:
@@ -100,6 +102,17 @@ def _evaluate(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
     else:  # every chosen term is constant here (e.g. only `oop` at the first step)
         grad = torch.zeros_like(pose)
     return total.detach(), {k: v.detach() for k, v in terms.items()}, grad
+
+
+def step_limits(ctx: StepContext, pose: torch.Tensor, move_base: bool = True
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(movable (B, 9+K) bool, lower (9+K,), upper (9+K,))`` for grasps ``pose``:
+    the mask ``[move_base (9), J_n]`` and the joint limits (the base is unbounded)."""
+    b = pose.shape[0]
+    base = torch.full((b, BASE_DIM), move_base, dtype=torch.bool, device=pose.device)
+    unbounded = torch.full((BASE_DIM,), float("inf"), dtype=pose.dtype, device=pose.device)
+    return (torch.cat((base, ctx.active), dim=1), torch.cat((-unbounded, ctx.hand.lower)),
+            torch.cat((unbounded, ctx.hand.upper)))
 
 
 def optimize(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
@@ -112,20 +125,15 @@ def optimize(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
     energy)`` is called at the start and every ``progress_every`` steps.
     """
     b, d = pose.shape
-    movable = torch.cat((torch.ones(b, BASE_DIM, dtype=torch.bool, device=pose.device),
-                         ctx.active), dim=1)
+    movable, lower, upper = step_limits(ctx, pose)
     sampler = ContactSampler(ctx, os_index, generator)
     contacts = sampler.sample()
     pose = pose.detach().clone()
-    e, terms, grad = _evaluate(energy, ctx, pose, contacts, 0, config.steps)
+    e, terms, grad = evaluate(energy, ctx, pose, contacts, 0, config.steps)
     names = list(terms)
     stacked = _stack(terms, names, e)
     ema = torch.zeros(d, dtype=pose.dtype, device=pose.device)
     accepted = torch.zeros((), dtype=torch.long, device=pose.device)
-    # Joint limits for the whole grasp vector (the base is unbounded).
-    unbounded = torch.full((BASE_DIM,), float("inf"), dtype=pose.dtype, device=pose.device)
-    lower = torch.cat((-unbounded, ctx.hand.lower))
-    upper = torch.cat((unbounded, ctx.hand.upper))
     if progress is not None:
         progress(0, e)
     for step in range(1, config.steps + 1):
@@ -136,7 +144,7 @@ def optimize(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
         proposal = torch.where(movable, moved, pose)
         switch = _uniform((b, 2), generator, pose.device) < config.switch_probability
         new_contacts = torch.where(switch, sampler.sample(), contacts)
-        e_new, terms_new, grad_new = _evaluate(energy, ctx, proposal, new_contacts, step,
+        e_new, terms_new, grad_new = evaluate(energy, ctx, proposal, new_contacts, step,
                                                config.steps)
         u = _uniform((b,), generator, pose.device)
         accept = u < torch.exp((e - e_new) / config.temperature_at(step))

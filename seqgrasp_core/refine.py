@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .energy import GraspState, StepContext, WeightedEnergy
-from .pose import BASE_DIM
+from .energy import StepContext, WeightedEnergy
+from .optimizer import evaluate, step_limits
 
 
 @dataclass(frozen=True)
@@ -72,31 +72,18 @@ def refine(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
     schedules there) on ``ctx`` (whose hand may be a denser model than MALA's).
     Returns ``(pose, energy before (B,), energy after (B,))``; after ≤ before.
     """
-    b = pose.shape[0]
-    movable = torch.cat((torch.full((b, BASE_DIM), config.move_base, dtype=torch.bool,
-                                    device=pose.device), ctx.active), dim=1)
-    unbounded = torch.full((BASE_DIM,), float("inf"), dtype=pose.dtype, device=pose.device)
-    lower = torch.cat((-unbounded, ctx.hand.lower))
-    upper = torch.cat((unbounded, ctx.hand.upper))
-
-    def evaluate(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = x.detach().requires_grad_(True)
-        total, _ = energy(GraspState(ctx, x, contact_index), step, steps)
-        if not total.requires_grad:
-            return total.detach(), torch.zeros_like(x)
-        (grad,) = torch.autograd.grad(total.sum(), x)
-        return total.detach(), grad
-
+    movable, lower, upper = step_limits(ctx, pose, config.move_base)
     pose = pose.detach().clone()
-    e, grad = evaluate(pose)
+    e, _, grad = evaluate(energy, ctx, pose, contact_index, step, steps)
     start = e.clone()
-    size = torch.full((b, 1), config.step_size, dtype=pose.dtype, device=pose.device)
+    size = torch.full((pose.shape[0], 1), config.step_size, dtype=pose.dtype,
+                      device=pose.device)
     for _ in range(config.steps):
         direction = torch.where(movable, grad / (grad.pow(2).mean(0).sqrt() + 1e-12), 0.0)
         direction = direction / (direction.abs().amax(1, keepdim=True) + 1e-12)
         moved = (pose - size * direction).clamp(lower, upper)
         proposal = torch.where(movable, moved, pose)
-        e_new, grad_new = evaluate(proposal)
+        e_new, _, grad_new = evaluate(energy, ctx, proposal, contact_index, step, steps)
         better = e_new < e
         keep = better[:, None]
         pose = torch.where(keep, proposal, pose)

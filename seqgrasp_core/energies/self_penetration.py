@@ -47,6 +47,7 @@ class _Overlap(torch.autograd.Function):
         ctx.save_for_backward(d / dist, i, j, batch)
         ctx.shape = centres.shape
         return out
+
     @staticmethod
     def backward(ctx, grad):
         unit, i, j, batch = ctx.saved_tensors
