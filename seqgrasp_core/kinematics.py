@@ -29,6 +29,8 @@ import math
 
 import torch
 
+from . import native
+
 
 def compose(outer: torch.Tensor, inner: torch.Tensor) -> torch.Tensor:
     """``outer ∘ inner`` for rigid transforms as ``(3, 4, ...)`` blocks ``[R | t]``,
@@ -133,6 +135,12 @@ class _PlacePoints(torch.autograd.Function):
     def backward(ctx, grad):
         frame_m, link_pose, local, batch, column = ctx.saved_tensors
         frame_shape, links_shape = ctx.shapes
+        if grad.shape == local.shape and native.enabled(grad, local, frame_m, link_pose):
+            grad_frame, grad_links = native.place_points_backward(
+                grad, local, frame_m, link_pose, batch, column, frame_shape[-1],
+                links_shape[2] * links_shape[3])
+            return (grad_frame.reshape(frame_shape), grad_links.reshape(links_shape),
+                    None, None, None, None, None, None)
         # d/d pose: rotation columns from the points, translation from their sum.
         grad_pose = torch.stack([(grad * local[k]).sum(1) for k in range(3)]
                                 + [grad.sum(1)], dim=1)  # (3, 4, M)
@@ -244,9 +252,28 @@ class LinkPoses(torch.nn.Module):
                 [position[parent_of[name]] - lo for name in levels[d]], dtype=torch.long))
         self.register_buffer("output", torch.tensor([position[name] for name in frame_names],
                                                     dtype=torch.long))
+        # The same tree for the native kernel: parts as (F, 12) rows [R | t], each
+        # frame's parent (−1 for the root) and whether a joint moves it.
+        rows = lambda t: None if t is None else t.reshape(12, -1).T.contiguous()
+        self.register_buffer("base_rows", rows(self.base))
+        self.register_buffer("sin_rows", rows(self.sin_part))
+        self.register_buffer("cos_rows", rows(self.cos_part))
+        self.register_buffer("slide_rows", rows(self.slide_part))
+        self.register_buffer("frame_parent", torch.tensor(
+            [-1 if parent_of[name] is None else position[parent_of[name]] for name in order],
+            dtype=torch.long))
+        self.register_buffer("frame_moving", torch.tensor(
+            [chain.find_frame(name).joint.joint_type != "fixed" for name in order],
+            dtype=torch.uint8))
+        self.register_buffer("axis_rows", self.joint_axis[..., 0].T.contiguous())  # (J, 3)
+        self.register_buffer("revolute_flags", self.joint_revolute[:, 0].to(torch.uint8))
 
     def frame_poses(self, joints: torch.Tensor) -> torch.Tensor:
         """``(3, 4, F, B)`` poses of every frame, in breadth-first order, no gradient."""
+        if native.enabled(joints, self.base_rows):
+            return native.frame_poses(joints, self.base_rows, self.sin_rows, self.cos_rows,
+                                      self.slide_rows, self.joint_index, self.frame_parent,
+                                      self.frame_moving)
         th = joints.index_select(0, self.joint_index)  # (F, B)
         local = torch.addcmul(self.base, torch.sin(th), self.sin_part)
         local = torch.addcmul(local, 1 - torch.cos(th), self.cos_part)
@@ -281,6 +308,10 @@ class _LinkPosesFunction(torch.autograd.Function):
     def backward(ctx, grad):
         model = ctx.model
         frames, out = ctx.saved_tensors
+        if native.enabled(grad, frames):
+            return native.link_poses_backward(
+                frames, out, grad, model.moves, model.joint_frame, model.axis_rows,
+                model.revolute_flags, model.joint_input, ctx.num_joints), None
         wrench = cross(out, grad).sum(1)  # (3, L, B)
         moved = torch.matmul(model.moves, torch.stack((wrench, grad[:, 3])))  # (2, 3, J, B)
         joint_pose = frames.index_select(2, model.joint_frame)  # (3, 4, J, B)

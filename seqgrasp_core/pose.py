@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from . import native
 from .kinematics import cross, dot
 
 TRANSLATION = slice(0, 3)
@@ -57,6 +58,10 @@ def _unit(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class _PoseToBlock(torch.autograd.Function):
     @staticmethod
     def forward(ctx, g):
+        ctx.native = native.enabled(g)
+        if ctx.native:
+            ctx.save_for_backward(g)
+            return native.pose_to_block(g)
         base = g[:, BASE].t().contiguous()  # (9, B)
         a2 = base[6:9]
         b1, n1 = _unit(base[3:6])
@@ -68,6 +73,8 @@ class _PoseToBlock(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.native:
+            return native.pose_to_block_backward(ctx.saved_tensors[0], grad)
         b1, b2, a2, s, n1, n2 = ctx.saved_tensors
         g1, g2, g3 = grad[:, 0], grad[:, 1], grad[:, 2]  # (3, B) each
         # b3 = b1 × b2

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import native
 from .cache import atomic_write_bytes, cache_dir
 from .kinematics import dot
 
@@ -96,6 +97,10 @@ def _cells(points: torch.Tensor, grid: "TorchSDF"
 def _trilinear(points: torch.Tensor, grid: "TorchSDF") -> tuple[torch.Tensor, torch.Tensor]:
     """Signed distance ``(N,)`` and its spatial gradient ``(3, N)`` at points ``(3, N)``,
     no autograd (the callers' backward passes use the gradient)."""
+    if native.enabled(points, grid.flat):
+        value, grad, _ = native.trilinear(points, grid.flat, None, grid.resolution,
+                                          grid.native_box)
+        return value, grad
     inside, t, corners = _cells(points, grid)
     c = grid.flat.index_select(0, corners)
     c = c.reshape(2, 2, 2, -1)  # [dz, dy, dx, N]
@@ -191,6 +196,7 @@ class TorchSDF:
         self.lo, self.hi = lo.reshape(3, 1), hi.reshape(3, 1)
         self.per_metre = (r - 1) / (self.hi - self.lo)  # (3, 1) cells per metre
         self.cell_offset = -self.lo * self.per_metre
+        self.native_box = torch.cat((self.lo, self.hi, self.per_metre)).reshape(9).contiguous()
         self.strides = torch.tensor([[1.0], [r], [r * r]], dtype=values.dtype,
                                     device=values.device)
         self.corner_offsets = torch.tensor(
@@ -234,19 +240,27 @@ class TorchSDF:
         shape = points.shape[1:]
         flat = points.reshape(3, -1)
         with torch.no_grad():
-            value, grad = _trilinear(flat, self)
-            inside, t, corners = _cells(flat, self)
-            t = t.T  # (N, 3)
-            c = self.flat_gradient.index_select(0, corners)
-            c = c.reshape(2, 2, 2, -1, 3)  # [dz, dy, dx, N, xyz]
-            c = torch.lerp(c[:, :, 0], c[:, :, 1], t[:, 0:1])
-            c = torch.lerp(c[:, 0], c[:, 1], t[:, 1:2])
-            smooth = torch.lerp(c[0], c[1], t[:, 2:3]).T  # (3, N)
-            # Outside the grid, _trilinear's gradient is the exact offset direction.
-            smooth = torch.where((flat == inside).all(0), smooth, grad)
+            if native.enabled(flat, self.flat):
+                value, _, smooth = native.trilinear(flat, self.flat, self.flat_gradient,
+                                                    self.resolution, self.native_box)
+            else:
+                value, smooth = self._smooth_torch(flat)
             normal = smooth / dot(smooth, smooth).clamp_min(1e-24).sqrt()
         value = _WithGradient.apply(flat, value, smooth)
         return value.reshape(shape), normal.reshape(3, *shape)
+
+    def _smooth_torch(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(value (N,), smooth gradient (3, N))`` at points ``(3, N)`` in torch."""
+        value, grad = _trilinear(flat, self)
+        inside, t, corners = _cells(flat, self)
+        t = t.T  # (N, 3)
+        c = self.flat_gradient.index_select(0, corners)
+        c = c.reshape(2, 2, 2, -1, 3)  # [dz, dy, dx, N, xyz]
+        c = torch.lerp(c[:, :, 0], c[:, :, 1], t[:, 0:1])
+        c = torch.lerp(c[:, 0], c[:, 1], t[:, 1:2])
+        smooth = torch.lerp(c[0], c[1], t[:, 2:3]).T  # (3, N)
+        # Outside the grid, _trilinear's gradient is the exact offset direction.
+        return value, torch.where((flat == inside).all(0), smooth, grad)
 
     def __call__(self, points: torch.Tensor) -> torch.Tensor:
         """Signed distance ``(...)`` of points ``(..., 3)``, differentiable."""

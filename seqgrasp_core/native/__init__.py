@@ -1,0 +1,195 @@
+"""Fused CPU kernels for the optimizer's hot path, compiled on first use.
+
+At the batch sizes of a CPU run (a few hundred grasps per process) the optimizer's
+time goes to dispatching small tensor operations rather than to arithmetic: one
+iteration runs about two thousand of them. The kernels in ``kernels.c`` do four of
+the busiest pieces in one pass each — the forward kinematics and its backward, the
+grasp vector's rotation (:func:`seqgrasp_core.pose.pose_to_block`) and its backward,
+the backward of placing link points (:func:`seqgrasp_core.kinematics.place_points`),
+and the trilinear signed distance on an object's grid (:mod:`seqgrasp_core.sdf`).
+
+They are compiled with the system's C compiler (``$CC``, default ``cc``) the first
+time they are needed, once per element type, and kept in the cache folder
+(``cache_dir("native")``) under the hash of the source and the command. The torch
+code they replace stays the reference and the fallback: it runs on a GPU, for other
+dtypes, when no compiler works, and everywhere with ``SEQGRASP_NATIVE=0``. Both agree
+to float rounding (``tests/test_native.py``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from ..cache import atomic_write_bytes, cache_dir
+
+SOURCE = Path(__file__).with_name("kernels.c")
+_TYPES = {torch.float32: ("float", "_f32"), torch.float64: ("double", "_f64")}
+_P, _I = ctypes.c_void_p, ctypes.c_int64
+_SIGNATURES = {
+    "pose_to_block": (_P, _I, _I, _P),
+    "pose_to_block_backward": (_P, _P, _I, _I, _P),
+    "frame_poses": (_P, _I, _P, _P, _P, _P, _P, _P, _P, _I, _P),
+    "link_poses_backward": (_P, _I, _P, _P, _I, _I, _P, _P, _P, _P, _P, _I, _P, _P),
+    "place_points_backward": (_P, _P, _I, _I, _P, _P, _P, _P, _P, _I, _P, _I),
+    "trilinear": (_P, _I, _P, _P, _I, _P, _P, _P, _P),
+}
+log = logging.getLogger(__name__)
+
+
+def switched_on() -> bool:
+    """False when ``SEQGRASP_NATIVE=0`` asks for the torch code everywhere."""
+    return os.environ.get("SEQGRASP_NATIVE", "1") != "0"
+
+
+def _compile(dtype: torch.dtype) -> Path:
+    """The shared library for ``dtype``, compiled into the cache when missing."""
+    ctype, suffix = _TYPES[dtype]
+    compiler = shutil.which(os.environ.get("CC", "cc"))
+    if compiler is None:
+        raise OSError("no C compiler (set CC or install gcc)")
+    flags = ["-O3", "-std=c99", "-shared", "-fPIC", f"-DREAL={ctype}", f"-DSUFFIX={suffix}"]
+    source = SOURCE.read_bytes()
+    key = hashlib.sha256(source + " ".join([compiler, *flags]).encode()).hexdigest()[:16]
+    path = cache_dir("native") / f"kernels{suffix}_{key}.so"
+    if not path.is_file():
+        def build(tmp: Path) -> None:
+            subprocess.run([compiler, *flags, str(SOURCE), "-o", str(tmp), "-lm"],
+                           check=True, capture_output=True)
+        atomic_write_bytes(path, build)
+    return path
+
+
+@lru_cache(maxsize=None)
+def _library(dtype: torch.dtype):
+    """``{kernel name: ctypes function}`` for ``dtype``, or ``None`` if it cannot be built."""
+    try:
+        lib = ctypes.CDLL(str(_compile(dtype)))
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        log.info("native kernels unavailable, using torch: %s %s", exc,
+                 detail.decode(errors="replace")[:200])
+        return None
+    suffix = _TYPES[dtype][1]
+    kernels = {}
+    for name, argtypes in _SIGNATURES.items():
+        fn = getattr(lib, name + suffix)
+        fn.argtypes, fn.restype = argtypes, None
+        kernels[name] = fn
+    return kernels
+
+
+def enabled(*tensors: torch.Tensor) -> bool:
+    """Whether the kernels serve these tensors: all on the CPU, of one float type that
+    has a compiled library, and the switch on."""
+    first = tensors[0]
+    if not switched_on() or first.device.type != "cpu" or first.dtype not in _TYPES:
+        return False
+    if any(t.device.type != "cpu" or t.dtype != first.dtype for t in tensors[1:]):
+        return False
+    return _library(first.dtype) is not None
+
+
+def _ptr(t: torch.Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def _call(name: str, dtype: torch.dtype, *args) -> None:
+    _library(dtype)[name](*args)
+
+
+def pose_to_block(g: torch.Tensor) -> torch.Tensor:
+    """``(B, D)`` grasp vectors → ``(3, 4, B)`` transforms, as :func:`seqgrasp_core.pose.
+    pose_to_block` (no graph)."""
+    g = g.detach().contiguous()
+    out = torch.empty(3, 4, g.shape[0], dtype=g.dtype)
+    _call("pose_to_block", g.dtype, _ptr(g), g.shape[0], g.shape[1], _ptr(out))
+    return out
+
+
+def pose_to_block_backward(g: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """``d/dg`` ``(B, D)`` from the gradient ``(3, 4, B)`` on the transforms."""
+    g, grad = g.detach().contiguous(), grad.contiguous()
+    out = torch.empty_like(g)
+    _call("pose_to_block_backward", g.dtype, _ptr(g), _ptr(grad), g.shape[0], g.shape[1],
+          _ptr(out))
+    return out
+
+
+def frame_poses(joints: torch.Tensor, base: torch.Tensor, sin_part: torch.Tensor,
+                cos_part: torch.Tensor, slide_part: torch.Tensor | None,
+                joint_index: torch.Tensor, parent: torch.Tensor, moving: torch.Tensor
+                ) -> torch.Tensor:
+    """Every frame's pose ``(3, 4, F, B)`` for joints ``(K, B)``; the parts are ``(F, 12)``
+    row-major ``[R | t]`` blocks, ``parent`` ``(F,)`` (−1 for a root) indexes frames in
+    breadth-first order and ``moving`` ``(F,)`` uint8 marks frames with a joint."""
+    joints = joints.detach().contiguous()
+    f, b = base.shape[0], joints.shape[1]
+    out = torch.empty(3, 4, f, b, dtype=joints.dtype)
+    _call("frame_poses", joints.dtype, _ptr(joints), b, _ptr(base), _ptr(sin_part),
+          _ptr(cos_part), _ptr(slide_part), _ptr(joint_index), _ptr(parent), _ptr(moving),
+          f, _ptr(out))
+    return out
+
+
+def link_poses_backward(frames: torch.Tensor, out: torch.Tensor, grad: torch.Tensor,
+                        moves: torch.Tensor, joint_frame: torch.Tensor, axis: torch.Tensor,
+                        revolute: torch.Tensor, joint_input: torch.Tensor,
+                        num_joints: int) -> torch.Tensor:
+    """``d/d joints`` ``(K, B)`` from the gradient ``(3, 4, L, B)`` on the link poses
+    ``out`` (``frames`` ``(3, 4, F, B)`` from :func:`frame_poses`; ``moves`` ``(J, L)``,
+    ``axis`` ``(J, 3)``, ``revolute`` ``(J,)`` uint8)."""
+    grad = grad.contiguous()
+    _, _, f, b = frames.shape
+    links, joints = out.shape[2], moves.shape[0]
+    result = torch.zeros(num_joints, b, dtype=grad.dtype)
+    scratch = torch.empty(links, 6, dtype=grad.dtype)
+    _call("link_poses_backward", grad.dtype, _ptr(frames), f, _ptr(out), _ptr(grad), links,
+          b, _ptr(moves), _ptr(joint_frame), _ptr(axis), _ptr(revolute), _ptr(joint_input),
+          joints, _ptr(result), _ptr(scratch))
+    return result
+
+
+def place_points_backward(grad: torch.Tensor, local: torch.Tensor, frame_m: torch.Tensor,
+                          link_pose: torch.Tensor, batch: torch.Tensor, column: torch.Tensor,
+                          frame_columns: int, link_columns: int
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(d/d frame (12, frame_columns), d/d links (12, link_columns))`` of points
+    ``local`` ``(3, P, M)`` placed on ``link_pose`` by ``frame_m`` (both ``(3, 4, M)``),
+    from their gradient ``grad`` ``(3, P, M)``, summed into columns ``batch`` and
+    ``column`` ``(M,)``."""
+    grad, local = grad.contiguous(), local.contiguous()
+    frame_m, link_pose = frame_m.contiguous(), link_pose.contiguous()
+    batch, column = batch.contiguous(), column.contiguous()
+    _, p, m = grad.shape
+    grad_frame = torch.zeros(12, frame_columns, dtype=grad.dtype)
+    grad_links = torch.zeros(12, link_columns, dtype=grad.dtype)
+    _call("place_points_backward", grad.dtype, _ptr(grad), _ptr(local), p, m, _ptr(frame_m),
+          _ptr(link_pose), _ptr(batch), _ptr(column), _ptr(grad_frame), frame_columns,
+          _ptr(grad_links), link_columns)
+    return grad_frame, grad_links
+
+
+def trilinear(points: torch.Tensor, flat: torch.Tensor, flat_gradient: torch.Tensor | None,
+              resolution: int, box: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``(value (N,), gradient (3, N), smooth gradient (3, N) or None)`` of the grid
+    ``flat`` ``(R³,)`` at points ``(3, N)``; ``box`` is ``[lo (3), hi (3), cells per
+    metre (3)]``; the smooth gradient interpolates ``flat_gradient`` ``(R³, 3)`` when
+    given (see :meth:`seqgrasp_core.sdf.TorchSDF.smooth_sample`)."""
+    points = points.detach().contiguous()
+    n = points.shape[1]
+    value = torch.empty(n, dtype=points.dtype)
+    grad = torch.empty(3, n, dtype=points.dtype)
+    smooth = None if flat_gradient is None else torch.empty(3, n, dtype=points.dtype)
+    _call("trilinear", points.dtype, _ptr(points), n, _ptr(flat), _ptr(flat_gradient),
+          resolution, _ptr(box), _ptr(value), _ptr(grad), _ptr(smooth))
+    return value, grad, smooth
