@@ -12,12 +12,16 @@ from typing import Callable
 import numpy as np
 import torch
 
+from . import native
 from .errors import HandSpecError
 from .hand_geometry import read_collision_primitives, sample_primitives
 from .hand_spec import HandSpec
 from .kinematics import (LinkPoses, apply, dot, link_frames, place_points, rotate, take,
                          to_matrices)
 from .objects import farthest_point_sample
+
+_CHUNK_BUFFERS = ("coarse_centre", "coarse_link", "coarse_radius2", "coarse_children",
+                  "chunk_points", "chunk_valid", "chunk_centre", "chunk_radius")
 
 
 class HandModel(torch.nn.Module):
@@ -164,6 +168,7 @@ class HandModel(torch.nn.Module):
         coarse_link = torch.tensor([link for link, _, _ in coarse])
         width = max(len(kids) for _, _, kids in coarse)
         self.register_buffer("coarse_placer", placer(centre, coarse_link, len(self.link_names)))
+        self.register_buffer("coarse_centre", centre.contiguous())  # (Cc, 3) link frames
         self.register_buffer("coarse_radius2", (radius ** 2).unsqueeze(-1))
         self.register_buffer("coarse_link", coarse_link)
         self.register_buffer("coarse_children", torch.tensor(
@@ -362,6 +367,14 @@ class HandModel(torch.nn.Module):
         are placed with gradients: late in a run about one candidate point in five
         passes the per-point bound ``sdf.outside_bound`` and one in thirty is inside.
         """
+        if native.enabled(links, frame, sdf.flat):
+            chunk, slot, batch = native.surface_inside(links, frame, link_mask, {
+                name: getattr(self, name) for name in _CHUNK_BUFFERS}, sdf)
+            local = self.chunk_points[:, slot, chunk].unsqueeze(1)  # (3, 1, S)
+            link = self.chunk_link[chunk]
+            points = place_points(frame, links, batch, link, local,
+                                  link_frames(frame, links, batch, link))
+            return points, batch
         with torch.no_grad():
             chunk, batch, parts = self._chunks_near(links, frame, sdf.box_lo, sdf.box_hi,
                                                     link_mask, sdf.outside_bound)

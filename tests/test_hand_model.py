@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from seqgrasp_core.hand_geometry import read_collision_primitives
@@ -103,9 +104,13 @@ def test_chunked_surface_query_finds_the_same_points_as_brute_force(allegro):
         assert torch.allclose(ours, ref, atol=1e-6)
 
 
-def test_points_inside_an_object_match_brute_force_in_value_and_gradient(allegro):
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_points_inside_an_object_match_brute_force_in_value_and_gradient(allegro, monkeypatch,
+                                                                         native):
     """surface_inside finds exactly the surface points with a negative signed distance,
-    and their summed depth has the gradient of the brute-force sum over all points."""
+    and their summed depth has the gradient of the brute-force sum over all points
+    (with the native kernels and with the torch code)."""
+    monkeypatch.setenv("SEQGRASP_NATIVE", native)
     from seqgrasp_core.objects import demo_object_paths, load_object
     from seqgrasp_core.pose import pose_to_block, pose_to_matrix
 

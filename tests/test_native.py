@@ -168,3 +168,38 @@ def test_all_six_terms_give_the_same_energy_and_gradient(monkeypatch, allegro, p
     reference, ours = both(monkeypatch, run)
     assert close(reference, ours, torch.float32, scale=100)
     assert (reference[0] > 0).all() and reference[1].abs().max() > 1
+
+
+def test_the_same_surface_points_are_found_inside_an_object(monkeypatch, allegro):
+    """Native and torch selection: the same (sequence, point) set, with and without a
+    link mask, and the same placed points and gradients."""
+    from seqgrasp_core.objects import demo_object_paths, load_object
+
+    box = load_object(next(p for p in demo_object_paths() if p.stem == "box"),
+                      size_range=(0.06, 0.10))
+    sdf = box.sdf(48).to_torch()
+    g = torch.Generator().manual_seed(6)
+    b = 24
+    joints = allegro.lower + (allegro.upper - allegro.lower) * torch.rand(b, 16, generator=g)
+    rot = torch.linalg.qr(torch.randn(b, 3, 3, generator=g))[0]
+    pose = torch.cat((torch.randn(b, 3, generator=g) * 0.03,
+                      rot[:, :, :2].transpose(1, 2).reshape(b, 6), joints), dim=1)
+    mask = torch.rand(b, len(allegro.link_names), generator=g) < 0.5
+
+    def run(link_mask):
+        def select():
+            x = pose.clone().requires_grad_(True)
+            links = allegro.link_poses(x[:, 9:].T.contiguous())
+            points, batch = allegro.surface_inside(links, pose_to_block(x), sdf, link_mask)
+            key = sorted(zip(batch.tolist(), points[:, 0].T.tolist()))
+            (grad,) = torch.autograd.grad(sdf.depth_sum(points, batch, b).sum(), x)
+            return key, grad
+        return select
+
+    for link_mask in (None, mask):
+        (ref_key, ref_grad), (key, grad) = both(monkeypatch, run(link_mask))
+        assert len(key) == len(ref_key) > 20
+        assert [k[0] for k in key] == [k[0] for k in ref_key]
+        assert torch.allclose(torch.tensor([k[1] for k in key]),
+                              torch.tensor([k[1] for k in ref_key]), atol=1e-6)
+        assert torch.allclose(grad, ref_grad, rtol=1e-4, atol=1e-5)

@@ -2,11 +2,13 @@
 
 At the batch sizes of a CPU run (a few hundred grasps per process) the optimizer's
 time goes to dispatching small tensor operations rather than to arithmetic: one
-iteration runs about two thousand of them. The kernels in ``kernels.c`` do four of
-the busiest pieces in one pass each — the forward kinematics and its backward, the
+iteration runs about two thousand of them. The kernels in ``kernels.c`` do the
+busiest pieces in one pass each — the forward kinematics and its backward, the
 grasp vector's rotation (:func:`seqgrasp_core.pose.pose_to_block`) and its backward,
 the backward of placing link points (:func:`seqgrasp_core.kinematics.place_points`),
-and the trilinear signed distance on an object's grid (:mod:`seqgrasp_core.sdf`).
+the trilinear signed distance on an object's grid (:mod:`seqgrasp_core.sdf`) and the
+search for the hand's surface points inside an object (:meth:`seqgrasp_core.hand_model.
+HandModel.surface_inside`).
 
 They are compiled with the system's C compiler (``$CC``, default ``cc``) the first
 time they are needed, once per element type, and kept in the cache folder
@@ -41,7 +43,10 @@ _SIGNATURES = {
     "link_poses_backward": (_P, _I, _P, _P, _I, _I, _P, _P, _P, _P, _P, _I, _P, _P),
     "place_points_backward": (_P, _P, _I, _I, _P, _P, _P, _P, _P, _I, _P, _I),
     "trilinear": (_P, _I, _P, _P, _I, _P, _P, _P, _P),
+    "surface_inside": (_P, _I, _I, _P, _P, _P, _P, _P, _I, _P, _I, _P, _P, _I, _I, _P, _P, _P,
+                       _P, _P, _I, _P, _P, _I, _P, _P, _P),
 }
+_RETURNS = {"surface_inside": _I}
 log = logging.getLogger(__name__)
 
 
@@ -82,7 +87,7 @@ def _library(dtype: torch.dtype):
     kernels = {}
     for name, argtypes in _SIGNATURES.items():
         fn = getattr(lib, name + suffix)
-        fn.argtypes, fn.restype = argtypes, None
+        fn.argtypes, fn.restype = argtypes, _RETURNS.get(name)
         kernels[name] = fn
     return kernels
 
@@ -102,8 +107,8 @@ def _ptr(t: torch.Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
-def _call(name: str, dtype: torch.dtype, *args) -> None:
-    _library(dtype)[name](*args)
+def _call(name: str, dtype: torch.dtype, *args):
+    return _library(dtype)[name](*args)
 
 
 def pose_to_block(g: torch.Tensor) -> torch.Tensor:
@@ -193,3 +198,35 @@ def trilinear(points: torch.Tensor, flat: torch.Tensor, flat_gradient: torch.Ten
     _call("trilinear", points.dtype, _ptr(points), n, _ptr(flat), _ptr(flat_gradient),
           resolution, _ptr(box), _ptr(value), _ptr(grad), _ptr(smooth))
     return value, grad, smooth
+
+
+def surface_inside(links: torch.Tensor, frame: torch.Tensor, link_mask: torch.Tensor | None,
+                   chunks: dict[str, torch.Tensor], sdf) -> tuple[torch.Tensor, ...]:
+    """``(chunk, slot, batch)`` ``(S,)`` of the hand surface points inside ``sdf``'s
+    object, as :meth:`seqgrasp_core.hand_model.HandModel.surface_inside` selects them:
+    ``links`` ``(3, 4, L, B)``, ``frame`` ``(3, 4, B)``, ``link_mask`` ``(B, L)`` or
+    ``None``; ``chunks`` holds the hand's chunk hierarchy (``coarse_centre`` ``(Cc, 3)``,
+    ``coarse_link``, ``coarse_radius2``, ``coarse_children``, ``chunk_points``,
+    ``chunk_valid``, ``chunk_centre``, ``chunk_radius``)."""
+    links, frame = links.detach().contiguous(), frame.detach().contiguous()
+    _, _, n_links, b = links.shape
+    mask = None if link_mask is None else link_mask.to(torch.uint8).contiguous()
+    children = chunks["coarse_children"]
+    points = chunks["chunk_points"]
+    box_lo = sdf.box_lo.reshape(3).to(links.dtype).contiguous()
+    box_hi = sdf.box_hi.reshape(3).to(links.dtype).contiguous()
+    diagonal = torch.tensor([sdf.cell_diagonal], dtype=links.dtype)
+    capacity = max(1024, b * 64)
+    while True:
+        out = torch.empty(3, capacity, dtype=torch.long)
+        count = _call("surface_inside", links.dtype, _ptr(links), n_links, b, _ptr(frame),
+                      _ptr(mask), _ptr(chunks["coarse_centre"]), _ptr(chunks["coarse_link"]),
+                      _ptr(chunks["coarse_radius2"]), children.shape[0], _ptr(children),
+                      children.shape[1], _ptr(points), _ptr(chunks["chunk_valid"]),
+                      points.shape[1], points.shape[2], _ptr(chunks["chunk_centre"]),
+                      _ptr(chunks["chunk_radius"]), _ptr(box_lo), _ptr(box_hi), _ptr(sdf.flat),
+                      sdf.resolution, _ptr(sdf.native_box), _ptr(diagonal), capacity,
+                      _ptr(out[0]), _ptr(out[1]), _ptr(out[2]))
+        if count <= capacity:
+            return out[0, :count], out[1, :count], out[2, :count]
+        capacity = count

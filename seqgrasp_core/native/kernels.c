@@ -239,76 +239,192 @@ void NAME(place_points_backward)(const REAL *grad, const REAL *local, idx P, idx
     }
 }
 
-/* Trilinear signed distance of points (3, N) on an (R, R, R) grid of node values
- * flat (z-major: index x + R (y + R z)) spanning box = [lo (3), hi (3), per_metre (3)]:
- * value (N,) and its spatial gradient grad (3, N). A point outside the box is clamped
- * onto it and the distance grows by the offset, whose direction is then the gradient.
- * With node gradients flat_gradient (R^3, 3), smooth (3, N) gets them trilinearly
- * interpolated (the offset direction outside the box). */
+/* A grid of node values flat (R, R, R), z-major (index x + R (y + R z)), spanning
+ * box = [lo (3), hi (3), cells per metre (3)]. */
+typedef struct {
+    const REAL *flat;
+    idx R;
+    const REAL *lo, *hi, *per_metre;
+} Grid;
+
+static Grid make_grid(const REAL *flat, idx R, const REAL *box) {
+    Grid g = {flat, R, box, box + 3, box + 6};
+    return g;
+}
+
+/* Where p falls: its cell's first node, its position in the cell t (0-1 per axis) and
+ * the squared distance off2 by which it lies outside the box. */
+static idx locate(const Grid *grid, const REAL p[3], REAL t[3], REAL *off2) {
+    idx corner[3];
+    *off2 = 0;
+    for (int a = 0; a < 3; ++a) {
+        REAL q = p[a] < grid->lo[a] ? grid->lo[a] : (p[a] > grid->hi[a] ? grid->hi[a] : p[a]);
+        REAL cell = q * grid->per_metre[a] - grid->lo[a] * grid->per_metre[a];
+        REAL c = floor(cell);
+        if (c < 0) c = 0;
+        if (c > grid->R - 2) c = (REAL)(grid->R - 2);
+        corner[a] = (idx)c;
+        t[a] = cell - c;
+        *off2 += (p[a] - q) * (p[a] - q);
+    }
+    return corner[0] + grid->R * (corner[1] + grid->R * corner[2]);
+}
+
+/* The trilinear value at p and its spatial gradient g (the offset direction outside
+ * the box, where the value grows by the offset). */
+static REAL sample(const Grid *grid, const REAL p[3], REAL g[3], idx *first_out, REAL t[3],
+                   REAL *off2) {
+    idx R = grid->R, first = locate(grid, p, t, off2);
+    REAL v[2][2][2]; /* [dz][dy][dx] */
+    for (int dz = 0; dz < 2; ++dz)
+        for (int dy = 0; dy < 2; ++dy)
+            for (int dx = 0; dx < 2; ++dx)
+                v[dz][dy][dx] = grid->flat[first + dz * R * R + dy * R + dx];
+    REAL ax[2][2], sx[2][2], axy[2], sxy[2], sy[2];
+    for (int dz = 0; dz < 2; ++dz) {
+        for (int dy = 0; dy < 2; ++dy) {
+            ax[dz][dy] = v[dz][dy][0] + t[0] * (v[dz][dy][1] - v[dz][dy][0]);
+            sx[dz][dy] = v[dz][dy][1] - v[dz][dy][0];
+        }
+        axy[dz] = ax[dz][0] + t[1] * (ax[dz][1] - ax[dz][0]);
+        sxy[dz] = sx[dz][0] + t[1] * (sx[dz][1] - sx[dz][0]);
+        sy[dz] = ax[dz][1] - ax[dz][0];
+    }
+    REAL value = axy[0] + t[2] * (axy[1] - axy[0]);
+    if (g) {
+        g[0] = (sxy[0] + t[2] * (sxy[1] - sxy[0])) * grid->per_metre[0];
+        g[1] = (sy[0] + t[2] * (sy[1] - sy[0])) * grid->per_metre[1];
+        g[2] = (axy[1] - axy[0]) * grid->per_metre[2];
+    }
+    if (*off2 > 0) {
+        REAL out = sqrt(*off2);
+        value += out;
+        if (g) {
+            for (int a = 0; a < 3; ++a) {
+                REAL q = p[a] < grid->lo[a] ? grid->lo[a] : (p[a] > grid->hi[a] ? grid->hi[a] : p[a]);
+                g[a] = (p[a] - q) / out;
+            }
+        }
+    }
+    if (first_out) *first_out = first;
+    return value;
+}
+
+/* A lower bound on how far p is outside the object: the value of the node nearest p
+ * (clamped into the box) less 1.5 cell diagonals (see TorchSDF.outside_bound). */
+static REAL outside_bound(const Grid *grid, const REAL p[3], REAL cell_diagonal) {
+    idx node[3];
+    for (int a = 0; a < 3; ++a) {
+        REAL q = p[a] < grid->lo[a] ? grid->lo[a] : (p[a] > grid->hi[a] ? grid->hi[a] : p[a]);
+        node[a] = (idx)nearbyint((q - grid->lo[a]) * grid->per_metre[a]);
+    }
+    return grid->flat[node[0] + grid->R * (node[1] + grid->R * node[2])] - (REAL)1.5 * cell_diagonal;
+}
+
+/* Trilinear signed distance of points (3, N): value (N,) and its spatial gradient
+ * grad (3, N). With node gradients flat_gradient (R^3, 3), smooth (3, N) gets them
+ * trilinearly interpolated (the offset direction outside the box). */
 void NAME(trilinear)(const REAL *points, idx N, const REAL *flat, const REAL *flat_gradient,
                      idx R, const REAL *box, REAL *value, REAL *grad, REAL *smooth) {
-    const REAL *lo = box, *hi = box + 3, *per_metre = box + 6;
+    Grid grid = make_grid(flat, R, box);
     for (idx n = 0; n < N; ++n) {
-        REAL p[3], q[3], t[3], off2 = 0;
-        idx corner[3];
-        for (int a = 0; a < 3; ++a) {
-            p[a] = points[a * N + n];
-            q[a] = p[a] < lo[a] ? lo[a] : (p[a] > hi[a] ? hi[a] : p[a]);
-            REAL cell = q[a] * per_metre[a] - lo[a] * per_metre[a];
-            REAL c = floor(cell);
-            if (c < 0) c = 0;
-            if (c > R - 2) c = (REAL)(R - 2);
-            corner[a] = (idx)c;
-            t[a] = cell - c;
-            off2 += (p[a] - q[a]) * (p[a] - q[a]);
-        }
-        idx first = corner[0] + R * (corner[1] + R * corner[2]);
-        REAL v[2][2][2]; /* [dz][dy][dx] */
-        for (int dz = 0; dz < 2; ++dz)
-            for (int dy = 0; dy < 2; ++dy)
-                for (int dx = 0; dx < 2; ++dx)
-                    v[dz][dy][dx] = flat[first + dz * R * R + dy * R + dx];
-        REAL ax[2][2], sx[2][2];
-        for (int dz = 0; dz < 2; ++dz)
-            for (int dy = 0; dy < 2; ++dy) {
-                ax[dz][dy] = v[dz][dy][0] + t[0] * (v[dz][dy][1] - v[dz][dy][0]);
-                sx[dz][dy] = v[dz][dy][1] - v[dz][dy][0];
-            }
-        REAL axy[2], sxy[2], sy[2];
-        for (int dz = 0; dz < 2; ++dz) {
-            axy[dz] = ax[dz][0] + t[1] * (ax[dz][1] - ax[dz][0]);
-            sxy[dz] = sx[dz][0] + t[1] * (sx[dz][1] - sx[dz][0]);
-            sy[dz] = ax[dz][1] - ax[dz][0];
-        }
-        REAL val = axy[0] + t[2] * (axy[1] - axy[0]);
-        REAL g[3] = {(sxy[0] + t[2] * (sxy[1] - sxy[0])) * per_metre[0],
-                     (sy[0] + t[2] * (sy[1] - sy[0])) * per_metre[1],
-                     (axy[1] - axy[0]) * per_metre[2]};
-        if (off2 > 0) {
-            REAL out = sqrt(off2);
-            val += out;
-            for (int a = 0; a < 3; ++a) g[a] = (p[a] - q[a]) / out;
-        }
-        value[n] = val;
+        REAL p[3] = {points[n], points[N + n], points[2 * N + n]}, g[3], t[3], off2;
+        idx first;
+        value[n] = sample(&grid, p, g, &first, t, &off2);
         for (int a = 0; a < 3; ++a) grad[a * N + n] = g[a];
         if (!smooth) continue;
         for (int a = 0; a < 3; ++a) {
             REAL s = g[a];
             if (off2 <= 0) {
-                REAL w[2][2][2];
-                for (int dz = 0; dz < 2; ++dz)
-                    for (int dy = 0; dy < 2; ++dy)
-                        for (int dx = 0; dx < 2; ++dx)
-                            w[dz][dy][dx] = flat_gradient[(first + dz * R * R + dy * R + dx) * 3 + a];
-                REAL wy[2][2];
-                for (int dz = 0; dz < 2; ++dz)
-                    for (int dy = 0; dy < 2; ++dy)
-                        wy[dz][dy] = w[dz][dy][0] + t[0] * (w[dz][dy][1] - w[dz][dy][0]);
-                REAL wz[2];
-                for (int dz = 0; dz < 2; ++dz) wz[dz] = wy[dz][0] + t[1] * (wy[dz][1] - wy[dz][0]);
+                REAL w[2][2], wz[2];
+                for (int dz = 0; dz < 2; ++dz) {
+                    for (int dy = 0; dy < 2; ++dy) {
+                        const REAL *c = flat_gradient + (first + dz * R * R + dy * R) * 3 + a;
+                        w[dz][dy] = c[0] + t[0] * (c[3] - c[0]);
+                    }
+                    wz[dz] = w[dz][0] + t[1] * (w[dz][1] - w[dz][0]);
+                }
                 s = wz[0] + t[2] * (wz[1] - wz[0]);
             }
             smooth[a * N + n] = s;
         }
     }
+}
+
+static void compose12(const REAL *A, const REAL *Bm, REAL *out) {
+    for (int i = 0; i < 3; ++i)
+        for (int c = 0; c < 4; ++c)
+            out[i * 4 + c] = A[i * 4 + 0] * Bm[0 * 4 + c] + A[i * 4 + 1] * Bm[1 * 4 + c]
+                           + A[i * 4 + 2] * Bm[2 * 4 + c] + (c == 3 ? A[i * 4 + 3] : 0);
+}
+
+static void apply12(const REAL *T, const REAL p[3], REAL out[3]) {
+    for (int i = 0; i < 3; ++i)
+        out[i] = T[i * 4 + 0] * p[0] + T[i * 4 + 1] * p[1] + T[i * 4 + 2] * p[2] + T[i * 4 + 3];
+}
+
+/* The hand surface points inside an object (see HandModel.surface_inside): link poses
+ * links (3, 4, L, B) in the hand frame, placed by frame (3, 4, B) into the object's
+ * frame; link_mask (B, L) or NULL limits the links. Coarse chunks (centres (Cc, 3)
+ * in their link's frame, links (Cc,), squared radii (Cc,)) are tested against the
+ * object's bounding box [box_lo, box_hi]; their fine chunks (children (Cc, W), -1
+ * padded; centres (3, C), radii (C,)) against the grid's outside bound; their points
+ * (3, P, C) (valid (P, C)) against the bound, then the trilinear value. Writes the
+ * (chunk, slot, batch) of each point inside, at most capacity of them, and returns
+ * how many there are (possibly more than capacity: call again with room for all).
+ * cell_diagonal_ptr points at the grid's cell diagonal (m). */
+idx NAME(surface_inside)(const REAL *links, idx L, idx B, const REAL *frame,
+                         const uint8_t *link_mask, const REAL *coarse_centre,
+                         const int64_t *coarse_link, const REAL *coarse_radius2, idx Cc,
+                         const int64_t *children, idx W, const REAL *chunk_points,
+                         const REAL *chunk_valid, idx P, idx C, const REAL *chunk_centre,
+                         const REAL *chunk_radius, const REAL *box_lo, const REAL *box_hi,
+                         const REAL *flat, idx R, const REAL *grid_box,
+                         const REAL *cell_diagonal_ptr, idx capacity, int64_t *out_chunk, int64_t *out_slot,
+                         int64_t *out_batch) {
+    Grid grid = make_grid(flat, R, grid_box);
+    REAL cell_diagonal = *cell_diagonal_ptr;
+    idx count = 0;
+    for (idx b = 0; b < B; ++b) {
+        REAL F[12];
+        for (int k = 0; k < 12; ++k) F[k] = frame[k * B + b];
+        for (idx cc = 0; cc < Cc; ++cc) {
+            idx l = coarse_link[cc];
+            if (link_mask && !link_mask[b * L + l]) continue;
+            REAL Lk[12], T[12], centre[3], gap2 = 0;
+            for (int k = 0; k < 12; ++k) Lk[k] = links[(k * L + l) * B + b];
+            compose12(F, Lk, T);
+            apply12(T, coarse_centre + cc * 3, centre);
+            for (int a = 0; a < 3; ++a) {
+                REAL e = centre[a] < box_lo[a] ? box_lo[a] - centre[a]
+                       : (centre[a] > box_hi[a] ? centre[a] - box_hi[a] : 0);
+                gap2 += e * e;
+            }
+            if (gap2 > coarse_radius2[cc]) continue;
+            for (idx w = 0; w < W; ++w) {
+                idx c = children[cc * W + w];
+                if (c < 0) continue;
+                REAL local[3] = {chunk_centre[c], chunk_centre[C + c], chunk_centre[2 * C + c]};
+                REAL placed[3];
+                apply12(T, local, placed);
+                if (outside_bound(&grid, placed, cell_diagonal) > chunk_radius[c]) continue;
+                for (idx s = 0; s < P; ++s) {
+                    if (!(chunk_valid[s * C + c] > 0)) continue;
+                    REAL q[3] = {chunk_points[(0 * P + s) * C + c], chunk_points[(1 * P + s) * C + c],
+                                 chunk_points[(2 * P + s) * C + c]};
+                    apply12(T, q, placed);
+                    if (outside_bound(&grid, placed, cell_diagonal) > 0) continue;
+                    REAL t[3], off2;
+                    if (!(sample(&grid, placed, 0, 0, t, &off2) < 0)) continue;
+                    if (count < capacity) {
+                        out_chunk[count] = c;
+                        out_slot[count] = s;
+                        out_batch[count] = b;
+                    }
+                    ++count;
+                }
+            }
+        }
+    }
+    return count;
 }
