@@ -13,6 +13,9 @@ those workers (optimizing, and wall time with start-up), against the paper's 900
 per 256 grasps on an A100.
 
     python benchmarks/bench_generate.py [--batch 256] [--steps 6000] [--workers 2]
+
+``SEQGRASP_NATIVE=0`` in the environment measures the torch code instead of the
+native kernels (``seqgrasp_core/native``), for a comparison.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 
 import torch
 
+from seqgrasp_core import native
 from seqgrasp_core.energy import StepContext, WeightedEnergy
 from seqgrasp_core.hand_model import HandModel
 from seqgrasp_core.objects import demo_object_paths, load_object
@@ -91,7 +95,8 @@ def main() -> None:
                             os_index, args.iterations)
     fk = ms_per_iteration(WeightedEnergy({"b": (_Baseline(True), 1.0)}), ctx, warm,
                           os_index, args.iterations)
-    print(f"Allegro, B={b}, one process, {args.threads} threads, CPU")
+    kernels = "on" if native.enabled(warm) else "off (torch code)"
+    print(f"Allegro, B={b}, one process, {args.threads} threads, CPU, native kernels {kernels}")
     print(f"  all six terms     : {full:7.2f} ms/iteration")
     print(f"  MALA step alone   : {mala:7.2f} ms/iteration (zero energy)")
     print(f"  + kinematics      : {fk - mala:7.2f} ms/iteration (FK and its backward)")
