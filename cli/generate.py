@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import user_errors, warn_plugin_failures
-from .options import BatchOpt, DeviceOpt, HandOpt, RefineOpt, SeedOpt, StepsOpt
+from .options import (BatchOpt, DeviceOpt, HandOpt, RefineOpt, SeedOpt, StepsOpt,
+                      SurfacePointsOpt)
 
 
 @user_errors
@@ -22,6 +23,7 @@ def generate(
     batch: BatchOpt = 256,
     steps: StepsOpt = 6000,
     refine_steps: RefineOpt = 0,
+    surface_points: SurfacePointsOpt = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
     energy: Annotated[Optional[list[str]], typer.Option(
@@ -59,7 +61,8 @@ def generate(
     request = GenerateRequest(hand=hand, objects=object_, object_count=objects,
                               scale_objects=scale_objects, batch=batch, steps=steps, seed=seed,
                               device=device, energy=tuple(energy or ()), os_order=tuple(os_ or ()),
-                              out=out, workers=workers, refine_steps=refine_steps)
+                              out=out, workers=workers, refine_steps=refine_steps,
+                              surface_points=surface_points)
     console = Console(stderr=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("E={task.fields[energy]:.4g}"), TimeElapsedColumn(),

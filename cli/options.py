@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -13,6 +13,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 BatchOpt = Annotated[int, typer.Option("--batch", min=1, help="Sequences optimized together.")]
 StepsOpt = Annotated[int, typer.Option("--steps", min=1,
                                        help="Optimizer iterations per grasp (paper: 6000).")]
+SurfacePointsOpt = Annotated[Optional[int], typer.Option(
+    "--surface-points",
+    help="Hand surface samples for the penetration term (default: the hand's own, 3000 "
+         "for the Allegro; fewer is faster and deeper, see docs/energies-and-optimizer.md).")]
 RefineOpt = Annotated[int, typer.Option(
     "--refine-steps", min=0,
     help="Penetration refinement steps after the optimizer, e.g. 200 (0: off, the default; "

@@ -35,6 +35,7 @@ class EvalRequest:
     max_objects: int = 4
     steps: int = 6000
     refine_steps: int = RefineConfig.steps
+    surface_points: int | None = None
     seed: int = 0
     device: str = "cpu"
     workers: int = 1
@@ -73,7 +74,7 @@ def run_eval(request: EvalRequest, plugins: Plugins,
         summary = run_generate(GenerateRequest(
             hand=spec.name, objects=seq, scale_objects=True, batch=request.batch,
             steps=request.steps, refine_steps=request.refine_steps,
-            seed=request.seed + i, device=request.device,
+            surface_points=request.surface_points, seed=request.seed + i, device=request.device,
             out=run_path, workers=request.workers), plugins, progress=progress)
         for out in summary["outcomes"]:
             step_seconds.setdefault(out.step, []).append(out.seconds * 256 / len(out.sequence))
@@ -91,7 +92,8 @@ def run_eval(request: EvalRequest, plugins: Plugins,
                      "diversity": row["diversity_rad"]})
     report = {"hand": spec.name, "sequences": [[p.stem for p in s] for s in sequences],
               "batch": request.batch, "steps": request.steps,
-              "refine_steps": request.refine_steps, "seed": request.seed,
+              "refine_steps": request.refine_steps, "surface_points": request.surface_points,
+              "seed": request.seed,
               "validator": request.validator, "rows": rows}
     if request.out is not None:
         text = json.dumps(report, indent=2)

@@ -35,6 +35,7 @@ class ShardJob:
     config: GenerateConfig
     first_sequence: int
     threads: int
+    surface_points: int | None = None  # the hand's own count when None
 
 
 def shard_sizes(batch: int, workers: int) -> list[int]:
@@ -53,7 +54,7 @@ def _run_shard(job: ShardJob, messages) -> list[dict]:
 
     plugins = load_plugins()
     spec = plugins.hand(job.hand)
-    hand = HandModel(spec, device=job.config.device)
+    hand = HandModel(spec, device=job.config.device, surface_points=job.surface_points)
     objects = [load_object(p, size_range=job.size_range) for p in job.object_paths]
 
     def report(n, label, i, steps, energy):
@@ -66,15 +67,17 @@ def _run_shard(job: ShardJob, messages) -> list[dict]:
 
 
 def generate_in_workers(hand: str, objects, size_range, weights: dict, config: GenerateConfig,
-                        workers: int, progress: ProgressFn | None = None) -> list[StepOutcome]:
-    """Run :func:`~seqgrasp_core.sequence.generate` over ``workers`` processes."""
+                        workers: int, progress: ProgressFn | None = None,
+                        surface_points: int | None = None) -> list[StepOutcome]:
+    """Run :func:`~seqgrasp_core.sequence.generate` over ``workers`` processes
+    (``surface_points`` overrides the hand's count of surface samples)."""
     sizes = shard_sizes(config.batch, workers)
     threads = max(1, (os.cpu_count() or 1) // len(sizes))
     starts = [sum(sizes[:k]) for k in range(len(sizes))]
     jobs = [ShardJob(hand, tuple(str(o.source) for o in objects), size_range, weights,
                      dataclasses.replace(config, batch=size,
                                          seed=config.seed + SHARD_SEED_STRIDE * k),
-                     start, threads)
+                     start, threads, surface_points)
             for k, (size, start) in enumerate(zip(sizes, starts))]
     context = mp.get_context("spawn")
     with context.Manager() as manager, ProcessPoolExecutor(len(jobs), mp_context=context) as pool:

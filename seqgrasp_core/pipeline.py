@@ -27,6 +27,9 @@ from .runfile import outcomes_to_table, write_run
 from .sequence import GenerateConfig, ProgressFn, generate
 
 
+MIN_SURFACE_POINTS = 50  # fewer leave whole links unsampled
+
+
 def parse_energy_overrides(items: list[str], plugins: Plugins) -> dict[str, float]:
     """``["hop=0", "fc=20"]`` → weights for every registered term (defaults + overrides)."""
     weights = {t.name: t.default_weight for t in plugins.energy_terms}
@@ -96,6 +99,7 @@ class GenerateRequest:
     out: Path = Path("run.parquet")
     workers: int = 1
     refine_steps: int = RefineConfig.steps
+    surface_points: int | None = None  # hand surface samples for `hop`; the hand's own if None
 
 
 def check_output(path: Path) -> None:
@@ -118,6 +122,11 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
         check_fixed_order(spec, list(request.os_order))
     if request.workers < 1:
         raise SeqGraspError("--workers must be at least 1", "e.g. --workers 2")
+    if request.surface_points is not None and request.surface_points < MIN_SURFACE_POINTS:
+        raise SeqGraspError(f"--surface-points {request.surface_points} is too few",
+                            f"use at least {MIN_SURFACE_POINTS} (the hand's own: "
+                            f"{spec.surface_points})")
+    surface_points = request.surface_points or spec.surface_points
     check_output(Path(request.out))
     objects = load_objects(request.objects, request.object_count, request.scale_objects,
                            spec.name, spec.max_object_size)
@@ -133,9 +142,10 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
         size_range = PAPER_SIZE_RANGE if request.scale_objects else None
         outcomes = generate_in_workers(spec.name, objects, size_range,
                                        {k: w for k, w in weights.items() if w != 0.0}, config,
-                                       request.workers, progress)
+                                       request.workers, progress, surface_points)
     else:
-        outcomes = generate(HandModel(spec, device=device), objects, energy, config, progress)
+        outcomes = generate(HandModel(spec, device=device, surface_points=surface_points),
+                            objects, energy, config, progress)
     seconds = time.perf_counter() - t0
     table = outcomes_to_table(outcomes, spec.name, sorted(weights))
     metadata = {
@@ -143,7 +153,7 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
         "steps": request.steps, "device": str(device), "weights": weights,
         "schedules": {n: plugins.energy_terms.get(n).schedule for n in weights},
         "os_order": list(request.os_order) or None, "version": __version__,
-        "workers": request.workers,
+        "workers": request.workers, "surface_points": surface_points,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
         "objects": [{"object_id": o.object_id, "sha256": o.sha256, "scale": o.scale,

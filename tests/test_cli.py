@@ -53,6 +53,31 @@ def test_refine_steps_are_recorded_and_move_the_grasps(mesh_dir, tmp_path):
     assert bad.exit_code != 0 and not (tmp_path / "bad.parquet").exists()
 
 
+def test_surface_points_reach_the_penetration_term_in_one_process_and_in_workers(
+        mesh_dir, tmp_path):
+    """--surface-points sets how many hand samples `hop` sums: the grasps change with it,
+    with and without worker processes; too few is one clear error and no file."""
+    poses = {}
+    for points, workers in ((None, 1), (300, 1), (None, 2), (300, 2)):
+        out = tmp_path / f"points{points}_{workers}.parquet"
+        extra = [] if points is None else ["--surface-points", points]
+        # 300 steps: long enough for the hands to reach the box, so that `hop` acts.
+        result = _run("generate", "--object", mesh_dir / "a.obj", "--batch", 4, "--steps", 300,
+                      "--seed", 3, "--workers", workers, *extra, "--out", out)
+        assert result.exit_code == 0, result.output
+        meta = json.loads(pq.read_schema(out).metadata[b"seqgrasp"])
+        assert meta["surface_points"] == (points or 3000)
+        rows = pq.read_table(out).to_pylist()
+        poses[points, workers] = [r["pose"] + r["joints"] for r in rows]
+        assert any(r["energy_hop"] > 0 for r in rows)
+    assert poses[None, 1] != poses[300, 1]
+    assert poses[None, 2] != poses[300, 2]
+    bad = _run("generate", "--object", mesh_dir / "a.obj", "--surface-points", 10,
+               "--out", tmp_path / "bad.parquet")
+    assert bad.exit_code != 0 and "--surface-points 10 is too few" in bad.output
+    assert "Traceback" not in bad.output and not (tmp_path / "bad.parquet").exists()
+
+
 def test_generate_with_fixed_os_order_and_a_disabled_term(mesh_dir, tmp_path):
     out = tmp_path / "fixed.parquet"
     result = _run("generate", "--object", mesh_dir / "a.obj", "--object", mesh_dir / "b.stl",
