@@ -388,12 +388,18 @@ idx NAME(surface_inside)(const REAL *links, idx L, idx B, const REAL *frame,
     for (idx b = 0; b < B; ++b) {
         REAL F[12];
         for (int k = 0; k < 12; ++k) F[k] = frame[k * B + b];
+        idx placed_link = -1;
+        REAL T[12]; /* link placed_link's pose in the object's frame */
         for (idx cc = 0; cc < Cc; ++cc) {
             idx l = coarse_link[cc];
             if (link_mask && !link_mask[b * L + l]) continue;
-            REAL Lk[12], T[12], centre[3], gap2 = 0;
-            for (int k = 0; k < 12; ++k) Lk[k] = links[(k * L + l) * B + b];
-            compose12(F, Lk, T);
+            if (l != placed_link) { /* coarse chunks come grouped by link */
+                REAL Lk[12];
+                for (int k = 0; k < 12; ++k) Lk[k] = links[(k * L + l) * B + b];
+                compose12(F, Lk, T);
+                placed_link = l;
+            }
+            REAL centre[3], gap2 = 0;
             apply12(T, coarse_centre + cc * 3, centre);
             for (int a = 0; a < 3; ++a) {
                 REAL e = centre[a] < box_lo[a] ? box_lo[a] - centre[a]
