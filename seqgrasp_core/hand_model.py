@@ -295,10 +295,11 @@ class HandModel(torch.nn.Module):
             for _ in range(4):
                 joints = lo + (hi - lo) * torch.rand(samples // 4, len(lo), generator=g,
                                                      dtype=lo.dtype)
-                c = self.spheres(self.link_poses(joints.T.contiguous())).permute(2, 1, 0)
-                gap = (c[:, pairs[:, 0]] - c[:, pairs[:, 1]]).norm(dim=-1) \
-                    - self.sphere_radius[pairs[:, 0]] - self.sphere_radius[pairs[:, 1]]
-                closest = torch.minimum(closest, gap.min(dim=0).values)
+                c = self.spheres(self.link_poses(joints.T.contiguous()))  # (3, S, B)
+                d = c[:, pairs[:, 0]] - c[:, pairs[:, 1]]  # (3, P, B), per axis: fast
+                gap = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt() \
+                    - (self.sphere_radius[pairs[:, 0]] + self.sphere_radius[pairs[:, 1]])[:, None]
+                closest = torch.minimum(closest, gap.min(dim=1).values)
         return pairs[closest < margin]
 
     # -- kinematics ---------------------------------------------------------

@@ -98,10 +98,21 @@ def farthest_point_sample(points: np.ndarray, n: int, seed: int = 0) -> np.ndarr
     rng = np.random.default_rng(seed)
     chosen = np.empty(n, dtype=np.int64)
     chosen[0] = rng.integers(len(points))
-    dist = np.linalg.norm(points - points[chosen[0]], axis=1)
-    for i in range(1, n):
-        chosen[i] = int(np.argmax(dist))
-        dist = np.minimum(dist, np.linalg.norm(points - points[chosen[i]], axis=1))
+    coords = np.ascontiguousarray(np.asarray(points, dtype=np.float64).T)  # (3, P)
+    # Squared distances: the same order as distances, without a square root per point.
+    dist = np.full(len(points), np.inf)
+    step = np.empty_like(dist)
+    for i in range(n):
+        if i:
+            chosen[i] = int(np.argmax(dist))
+        c = coords[:, chosen[i]]
+        np.subtract(coords[0], c[0], out=step)
+        np.square(step, out=step)
+        d = step.copy()
+        for k in (1, 2):
+            np.subtract(coords[k], c[k], out=step)
+            d += np.square(step, out=step)
+        np.minimum(dist, d, out=dist)
     return chosen
 
 
