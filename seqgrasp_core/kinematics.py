@@ -254,7 +254,9 @@ class LinkPoses(torch.nn.Module):
                                                     dtype=torch.long))
         # The same tree for the native kernel: parts as (F, 12) rows [R | t], each
         # frame's parent (−1 for the root) and whether a joint moves it.
-        rows = lambda t: None if t is None else t.reshape(12, -1).T.contiguous()
+        def rows(t):  # (3, 4, F, 1) -> (F, 12)
+            return None if t is None else t.reshape(12, -1).T.contiguous()
+
         self.register_buffer("base_rows", rows(self.base))
         self.register_buffer("sin_rows", rows(self.sin_part))
         self.register_buffer("cos_rows", rows(self.cos_part))
