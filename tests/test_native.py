@@ -52,6 +52,23 @@ def test_without_a_compiler_the_torch_code_runs(monkeypatch, tmp_path):
         native._library.cache_clear()
 
 
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc besides cc")
+def test_a_new_build_replaces_the_stale_one(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEQGRASP_CACHE_DIR", str(tmp_path))
+    folder = tmp_path / "native"
+    try:
+        for compiler in ("cc", "gcc"):  # another command: another key
+            monkeypatch.setenv("CC", compiler)
+            native._library.cache_clear()
+            assert native.enabled(torch.zeros(2))
+            assert len(list(folder.glob("kernels_f32_*.so"))) == 1
+        native._library.cache_clear()
+        assert native.enabled(torch.zeros(2, dtype=torch.float64))
+        assert len(list(folder.glob("*.so"))) == 2  # one per float type
+    finally:
+        native._library.cache_clear()
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_pose_to_block_and_its_gradient(monkeypatch, dtype):
     g = torch.Generator().manual_seed(1)

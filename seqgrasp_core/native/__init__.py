@@ -70,6 +70,11 @@ def _compile(dtype: torch.dtype) -> Path:
             subprocess.run([compiler, *flags, str(SOURCE), "-o", str(tmp), "-lm"],
                            check=True, capture_output=True)
         atomic_write_bytes(path, build)
+        # Builds of other sources or commands are stale now (a process still using
+        # one keeps its mapping).
+        for old in path.parent.glob(f"kernels{suffix}_*.so"):
+            if old != path:
+                old.unlink(missing_ok=True)
     return path
 
 
