@@ -209,6 +209,11 @@ class TorchSDF:
         self.flat_gradient = torch.stack((gx, gy, gz), dim=-1).reshape(-1, 3).contiguous()
         # The object's own bounding box: only points inside it can be inside the object.
         self.box_lo, self.box_hi = lo + padding, hi - padding
+        # The same box and the cell diagonal for the native kernels: [lo (3), hi (3), diag].
+        self.native_object_box = torch.cat((
+            self.box_lo.reshape(3), self.box_hi.reshape(3),
+            torch.tensor([self.cell_diagonal], dtype=values.dtype, device=values.device)
+        )).to(values.dtype).contiguous()
 
     def sample(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Signed distance ``(...)`` (differentiable, negative inside) and its spatial

@@ -44,7 +44,7 @@ _SIGNATURES = {
     "place_points_backward": (_P, _P, _I, _I, _P, _P, _P, _P, _P, _I, _P, _I),
     "trilinear": (_P, _I, _P, _P, _I, _P, _P, _P, _P),
     "surface_inside": (_P, _I, _I, _P, _P, _P, _P, _P, _I, _P, _I, _P, _P, _I, _I, _P, _P, _P,
-                       _P, _P, _I, _P, _P, _I, _P, _P, _P),
+                       _P, _I, _P, _I, _P, _P, _P),
 }
 _RETURNS = {"surface_inside": _I}
 log = logging.getLogger(__name__)
@@ -218,9 +218,6 @@ def surface_inside(links: torch.Tensor, frame: torch.Tensor, link_mask: torch.Te
     mask = None if link_mask is None else link_mask.to(torch.uint8).contiguous()
     children = chunks["coarse_children"]
     points = chunks["chunk_points"]
-    box_lo = sdf.box_lo.reshape(3).to(links.dtype).contiguous()
-    box_hi = sdf.box_hi.reshape(3).to(links.dtype).contiguous()
-    diagonal = torch.tensor([sdf.cell_diagonal], dtype=links.dtype)
     capacity = max(1024, b * 64)
     while True:
         out = torch.empty(3, capacity, dtype=torch.long)
@@ -229,8 +226,8 @@ def surface_inside(links: torch.Tensor, frame: torch.Tensor, link_mask: torch.Te
                       _ptr(chunks["coarse_radius2"]), children.shape[0], _ptr(children),
                       children.shape[1], _ptr(points), _ptr(chunks["chunk_valid"]),
                       points.shape[1], points.shape[2], _ptr(chunks["chunk_centre"]),
-                      _ptr(chunks["chunk_radius"]), _ptr(box_lo), _ptr(box_hi), _ptr(sdf.flat),
-                      sdf.resolution, _ptr(sdf.native_box), _ptr(diagonal), capacity,
+                      _ptr(chunks["chunk_radius"]), _ptr(sdf.native_object_box), _ptr(sdf.flat),
+                      sdf.resolution, _ptr(sdf.native_box), capacity,
                       _ptr(out[0]), _ptr(out[1]), _ptr(out[2]))
         if count <= capacity:
             return out[0, :count], out[1, :count], out[2, :count]

@@ -367,23 +367,24 @@ static void apply12(const REAL *T, const REAL p[3], REAL out[3]) {
  * links (3, 4, L, B) in the hand frame, placed by frame (3, 4, B) into the object's
  * frame; link_mask (B, L) or NULL limits the links. Coarse chunks (centres (Cc, 3)
  * in their link's frame, links (Cc,), squared radii (Cc,)) are tested against the
- * object's bounding box [box_lo, box_hi]; their fine chunks (children (Cc, W), -1
+ * object's bounding box (object_box[0:3] to object_box[3:6]); their fine chunks (children (Cc, W), -1
  * padded; centres (3, C), radii (C,)) against the grid's outside bound; their points
  * (3, P, C) (valid (P, C)) against the bound, then the trilinear value. Writes the
  * (chunk, slot, batch) of each point inside, at most capacity of them, and returns
  * how many there are (possibly more than capacity: call again with room for all).
- * cell_diagonal_ptr points at the grid's cell diagonal (m). */
+ * object_box[6] is the grid's cell diagonal (m). */
 idx NAME(surface_inside)(const REAL *links, idx L, idx B, const REAL *frame,
                          const uint8_t *link_mask, const REAL *coarse_centre,
                          const int64_t *coarse_link, const REAL *coarse_radius2, idx Cc,
                          const int64_t *children, idx W, const REAL *chunk_points,
                          const REAL *chunk_valid, idx P, idx C, const REAL *chunk_centre,
-                         const REAL *chunk_radius, const REAL *box_lo, const REAL *box_hi,
+                         const REAL *chunk_radius, const REAL *object_box,
                          const REAL *flat, idx R, const REAL *grid_box,
-                         const REAL *cell_diagonal_ptr, idx capacity, int64_t *out_chunk, int64_t *out_slot,
+                         idx capacity, int64_t *out_chunk, int64_t *out_slot,
                          int64_t *out_batch) {
     Grid grid = make_grid(flat, R, grid_box);
-    REAL cell_diagonal = *cell_diagonal_ptr;
+    const REAL *box_lo = object_box, *box_hi = object_box + 3;
+    REAL cell_diagonal = object_box[6];
     idx count = 0;
     for (idx b = 0; b < B; ++b) {
         REAL F[12];
