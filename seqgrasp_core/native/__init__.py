@@ -21,17 +21,15 @@ to float rounding (``tests/test_native.py``).
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import logging
 import os
-import shutil
 import subprocess
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
-from ..cache import atomic_write_bytes, cache_dir
+from ..ccompile import shared_library
 
 SOURCE = Path(__file__).with_name("kernels.c")
 _TYPES = {torch.float32: ("float", "_f32"), torch.float64: ("double", "_f64")}
@@ -58,24 +56,7 @@ def switched_on() -> bool:
 def _compile(dtype: torch.dtype) -> Path:
     """The shared library for ``dtype``, compiled into the cache when missing."""
     ctype, suffix = _TYPES[dtype]
-    compiler = shutil.which(os.environ.get("CC", "cc"))
-    if compiler is None:
-        raise OSError("no C compiler (set CC or install gcc)")
-    flags = ["-O3", "-std=c99", "-shared", "-fPIC", f"-DREAL={ctype}", f"-DSUFFIX={suffix}"]
-    source = SOURCE.read_bytes()
-    key = hashlib.sha256(source + " ".join([compiler, *flags]).encode()).hexdigest()[:16]
-    path = cache_dir("native") / f"kernels{suffix}_{key}.so"
-    if not path.is_file():
-        def build(tmp: Path) -> None:
-            subprocess.run([compiler, *flags, str(SOURCE), "-o", str(tmp), "-lm"],
-                           check=True, capture_output=True)
-        atomic_write_bytes(path, build)
-        # Builds of other sources or commands are stale now (a process still using
-        # one keeps its mapping).
-        for old in path.parent.glob(f"kernels{suffix}_*.so"):
-            if old != path:
-                old.unlink(missing_ok=True)
-    return path
+    return shared_library(SOURCE, f"kernels{suffix}", (f"REAL={ctype}", f"SUFFIX={suffix}"))
 
 
 @lru_cache(maxsize=None)

@@ -6,7 +6,8 @@ What is measured (metres; reported in mm):
   URDF defines them, placed by forward kinematics at the row's joints), spaced
   ``spacing`` apart and including edges and corners, are tested against each held
   object's real mesh with exact signed distances
-  (:func:`seqgrasp_core.sdf.exact_signed_distance`); the depth is ``−min(sd)``.
+  (:class:`~seqgrasp_core.validation.mesh_distance.MeshDistance`); the depth is
+  ``−min(sd)``.
 * object → hand: each object's vertices and ``object_samples`` area samples are
   tested against every primitive with its analytic signed distance.
 * object ↔ object: the same surface points of object ``i`` against object ``j``'s
@@ -22,9 +23,10 @@ spheres, the mesh's bounding box, the planes of its convex hull, or a primitive'
 1-Lipschitz signed distance at the cluster centre exceeding the cluster's radius).
 Inside a convex mesh the signed distance is exactly the largest face-plane
 distance, so convex objects need no nearest-triangle search at all; for a
-non-convex mesh the exact signed distance is computed for the points inside its
-convex hull. Skipped points cannot change the maximum, so the result equals the
-brute-force one.
+non-convex mesh the exact signed distance at a cluster's centre bounds its points'
+depth too, and it is computed for the points that lie deeper inside the convex hull
+than the deepest point found so far. Skipped points cannot change the maximum, so
+the result equals the brute-force one.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from .mesh_distance import MeshDistance
 
 BOX, SPHERE, CAPSULE, CYLINDER = 6, 2, 3, 5  # mjtGeom values
 DEFAULT_SPACING = 0.001
@@ -230,6 +234,7 @@ class Solid:
     convex: bool
     samples: Cloud  # vertices and area samples, see :func:`object_samples`
     cover: np.ndarray  # (4, D) supporting planes along fixed directions (a k-DOP)
+    distance: MeshDistance | None  # exact signed distance, for a non-convex mesh
 
 
 def face_planes(mesh) -> np.ndarray:
@@ -251,9 +256,11 @@ def solid(mesh, n_samples: int = OBJECT_SAMPLES) -> Solid:
     cover = np.ascontiguousarray(
         np.column_stack((_DIRECTIONS, (vertices @ _DIRECTIONS.T).max(axis=0))).T)
     centre = (lo + hi) / 2  # the sphere about it through the farthest vertex holds the mesh
-    return Solid(vertices, np.asarray(mesh.faces, dtype=np.int32), lo, hi, centre,
+    faces = np.asarray(mesh.faces, dtype=np.int32)
+    return Solid(vertices, faces, lo, hi, centre,
                  float(np.linalg.norm(vertices - centre, axis=1).max()), planes, convex,
-                 Cloud.of(object_samples(mesh, n_samples)), cover)
+                 Cloud.of(object_samples(mesh, n_samples)), cover,
+                 None if convex else MeshDistance(vertices, faces))
 
 
 def _fibonacci(n: int) -> np.ndarray:
@@ -309,31 +316,26 @@ def depth_into(body: Solid, cloud: Cloud, t: np.ndarray, best: float = 0.0,
     if not len(idx):
         return best
     bound = r - _plane_excess(body.planes, centre)
+    if body.distance is not None:  # 1-Lipschitz: tighter than the hull's bound
+        bound = np.minimum(bound, r - body.distance(centre))
     order = np.argsort(-bound)
     idx, bound = idx[order], bound[order]
-    idx = idx[bound > best]
-    if not len(idx):
-        return best
-    if not body.convex:
-        return max(best, _depth_nonconvex(body, place(t, *cloud.select_ids(idx))))
     i, batch = 0, _BATCH
     while i < len(idx) and bound[i] > best:
         points = place(t, *cloud.select_ids(idx[i:i + batch]))
         points = points[_plane_excess(body.cover, points) < 0]
         if len(points):
-            best = max(best, -float(_plane_excess(body.planes, points).min()))
+            # Inside the hull, the depth into it is −(plane excess); the mesh lies in
+            # its hull, so no point is deeper into the mesh than into the hull.
+            hull_depth = -_plane_excess(body.planes, points)
+            if body.distance is None:
+                best = max(best, float(hull_depth.max()))
+            else:
+                points = points[hull_depth > best]
+                if len(points):
+                    best = max(best, -float(body.distance(points).min()))
         i, batch = i + batch, batch * 2
     return best
-
-
-def _depth_nonconvex(body: Solid, points: np.ndarray) -> float:
-    """Largest depth of ``points`` inside a non-convex mesh: exact signed distances of
-    the points inside its convex hull."""
-    points = points[_plane_excess(body.cover, points) < 0]
-    points = points[_plane_excess(body.planes, points) < 0] if len(points) else points
-    if not len(points):
-        return 0.0
-    return max(0.0, -float(exact_signed_distance(body.vertices, body.faces, points).min()))
 
 
 def exact_signed_distance(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray
