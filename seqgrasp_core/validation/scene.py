@@ -27,14 +27,17 @@ class MuJoCoSettings:
 
     ``timestep`` is MuJoCo's step (s); ``kp`` (N·m/rad) and ``dampratio`` define the
     joints' position drives, ``force_limit`` (N·m) their torque limit (the URDF's
-    effort when ``None``). ``squeeze`` (m) is how far past first contact the closing
+    effort when ``None``). ``armature`` (kg·m²) is each joint's added rotor inertia:
+    with ``kp`` it sets the drive's natural frequency, √(kp / armature) = 112 rad/s,
+    and MuJoCo integrates a drive's position term explicitly, so that frequency times
+    ``timestep`` must stay well below 2 (here 0.93). ``squeeze`` (m) is how far past first contact the closing
     procedure sets each finger's target, so the drives press on the object.
     """
 
-    timestep: float = 1.0 / 240.0
+    timestep: float = 1.0 / 120.0
     kp: float = 50.0
     dampratio: float = 1.0
-    armature: float = 0.001
+    armature: float = 0.004
     force_limit: float | None = None
     squeeze: float = 0.003
     impratio: float = 10.0
