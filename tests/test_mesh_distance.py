@@ -25,7 +25,7 @@ def torus() -> trimesh.Trimesh:
 
 
 def test_native_kernel_is_built():
-    assert mesh_distance._kernel() is not None
+    assert mesh_distance.compiled_kernel() is not None
 
 
 def test_unit_cube_distances_are_the_analytic_ones():

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=None)
-def _kernel():
+def compiled_kernel():
     """The compiled ``mesh_signed_distance``, or ``None`` when it cannot be built."""
     from ..ccompile import shared_library
 
@@ -88,7 +88,7 @@ class MeshDistance:
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
         points = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
-        kernel = _kernel() if os.environ.get("SEQGRASP_NATIVE", "1") != "0" else None
+        kernel = compiled_kernel() if os.environ.get("SEQGRASP_NATIVE", "1") != "0" else None
         if kernel is None:
             from .penetration import exact_signed_distance
 
