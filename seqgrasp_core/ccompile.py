@@ -20,6 +20,11 @@ from pathlib import Path
 from .cache import atomic_write_bytes, cache_dir
 
 
+def switched_on() -> bool:
+    """False when ``SEQGRASP_NATIVE=0`` asks for the reference code everywhere."""
+    return os.environ.get("SEQGRASP_NATIVE", "1") != "0"
+
+
 def shared_library(source: Path, stem: str, defines: tuple[str, ...] = ()) -> Path:
     """The path of ``source`` compiled as ``<stem>_<hash>.so``; :class:`OSError` when no
     compiler is found, :class:`subprocess.CalledProcessError` when it fails."""

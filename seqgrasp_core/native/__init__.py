@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import subprocess
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
-from ..ccompile import shared_library
+from ..ccompile import shared_library, switched_on
 
 SOURCE = Path(__file__).with_name("kernels.c")
 _TYPES = {torch.float32: ("float", "_f32"), torch.float64: ("double", "_f64")}
@@ -46,11 +45,6 @@ _SIGNATURES = {
 }
 _RETURNS = {"surface_inside": _I}
 log = logging.getLogger(__name__)
-
-
-def switched_on() -> bool:
-    """False when ``SEQGRASP_NATIVE=0`` asks for the torch code everywhere."""
-    return os.environ.get("SEQGRASP_NATIVE", "1") != "0"
 
 
 def _compile(dtype: torch.dtype) -> Path:

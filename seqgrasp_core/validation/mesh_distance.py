@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import subprocess
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from ..ccompile import shared_library, switched_on
 
 SOURCE = Path(__file__).with_name("mesh_distance.c")
 LEAF = 4  # triangles per leaf of the tree
@@ -29,8 +30,6 @@ log = logging.getLogger(__name__)
 @lru_cache(maxsize=None)
 def compiled_kernel():
     """The compiled ``mesh_signed_distance``, or ``None`` when it cannot be built."""
-    from ..ccompile import shared_library
-
     try:
         lib = ctypes.CDLL(str(shared_library(SOURCE, "mesh_distance")))
     except (OSError, subprocess.CalledProcessError) as exc:
@@ -88,7 +87,7 @@ class MeshDistance:
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
         points = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
-        kernel = compiled_kernel() if os.environ.get("SEQGRASP_NATIVE", "1") != "0" else None
+        kernel = compiled_kernel() if switched_on() else None
         if kernel is None:
             from .penetration import exact_signed_distance
 
