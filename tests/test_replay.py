@@ -4,6 +4,7 @@ the CAN backend against the simulated firmware, and the error paths."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import numpy as np
@@ -219,6 +220,16 @@ def test_replay_asks_before_each_step(run_file):
 # ----------------------------------------------------------------------------- allegro-can
 
 
+def _eventually(condition, timeout: float = 2.0) -> bool:
+    """Whether ``condition()`` becomes true within ``timeout`` seconds (polled)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def test_replay_allegro_can_on_the_simulated_firmware(run_file):
     from seqgrasp_allegro import can_protocol as proto
     from seqgrasp_allegro.sim_firmware import SimulatedAllegroFirmware
@@ -231,7 +242,9 @@ def test_replay_allegro_can_on_the_simulated_firmware(run_file):
         assert result.exit_code == 0, result.output
         m = re.search(r"largest step tracking error ([0-9.]+) rad", result.output)
         assert m and float(m.group(1)) < CAN_TOLERANCE + 0.01, result.output
-        assert not fw.servo_on and fw.period_ms == 0   # shut down cleanly
+        # Shut down cleanly: the firmware thread reads the last frames off the bus
+        # shortly after the command returns, so give it a moment.
+        assert _eventually(lambda: not fw.servo_on and fw.period_ms == 0)
         torques = [(proto.finger_of(r.command, proto.SET_TORQUE_BASE), proto.decode_torque(r.data))
                    for r in fw.recorded()
                    if proto.finger_of(r.command, proto.SET_TORQUE_BASE) is not None]
