@@ -89,9 +89,7 @@ class MeshDistance:
         points = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
         kernel = compiled_kernel() if switched_on() else None
         if kernel is None:
-            from .penetration import exact_signed_distance
-
-            return exact_signed_distance(self.vertices, self.faces, points)
+            return _point_cloud_utils_distance(self.vertices, self.faces, points)
         out = np.empty(len(points))
         if len(points):
             kernel(points.ctypes.data, len(points), self.tri.ctypes.data,
@@ -101,6 +99,16 @@ class MeshDistance:
                    self.node_start.ctypes.data, self.node_count.ctypes.data,
                    out.ctypes.data)
         return out
+
+
+def _point_cloud_utils_distance(vertices: np.ndarray, faces: np.ndarray,
+                                points: np.ndarray) -> np.ndarray:
+    """The fallback: point-cloud-utils' signed distance (the query of
+    :func:`seqgrasp_core.sdf.exact_signed_distance`, without importing torch)."""
+    import point_cloud_utils as pcu
+
+    d, _, _ = pcu.signed_distance_to_mesh(points, vertices, faces)
+    return np.asarray(d)
 
 
 def _tree(tri: np.ndarray):

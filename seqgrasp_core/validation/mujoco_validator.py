@@ -16,10 +16,8 @@ from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from typing import Callable
 
-import numpy as np
-
 from ..validator import StepResult, Validator
-from .convex import Piece, convex_pieces
+from .convex import convex_pieces
 from .mesh_distance import compiled_kernel
 from .penetration import HandSurface, Solid, hand_primitives, solid
 from .protocol import PAPER_PROTOCOL, ValidationProtocol
@@ -34,10 +32,7 @@ _BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 class ObjectData:
     """One object at one scale, as a worker needs it (object frame, metres)."""
 
-    vertices: np.ndarray
-    faces: np.ndarray
-    pieces: list[Piece]
-    body: SceneObject
+    body: SceneObject  # convex pieces and mass properties, for the scene
     solid: Solid  # the real mesh for penetration depths
 
 
@@ -132,9 +127,7 @@ def prepare_objects(tasks: list[StepTask], meshes: dict, density: float
         mesh = meshes[sha].copy()
         mesh.apply_scale(scale)
         pieces = convex_pieces(mesh, sha, scale)
-        out[key] = ObjectData(np.asarray(mesh.vertices, dtype=np.float64),
-                              np.asarray(mesh.faces, dtype=np.int64), pieces,
-                              scene_object(mesh, pieces, density), solid(mesh))
+        out[key] = ObjectData(scene_object(mesh, pieces, density), solid(mesh))
     return out
 
 

@@ -224,8 +224,6 @@ class Solid:
     signed distance to the mesh decides.
     """
 
-    vertices: np.ndarray  # (V, 3) the real mesh
-    faces: np.ndarray     # (F, 3) int32
     lo: np.ndarray
     hi: np.ndarray
     centre: np.ndarray
@@ -256,11 +254,10 @@ def solid(mesh, n_samples: int = OBJECT_SAMPLES) -> Solid:
     cover = np.ascontiguousarray(
         np.column_stack((_DIRECTIONS, (vertices @ _DIRECTIONS.T).max(axis=0))).T)
     centre = (lo + hi) / 2  # the sphere about it through the farthest vertex holds the mesh
-    faces = np.asarray(mesh.faces, dtype=np.int32)
-    return Solid(vertices, faces, lo, hi, centre,
+    return Solid(lo, hi, centre,
                  float(np.linalg.norm(vertices - centre, axis=1).max()), planes, convex,
                  Cloud.of(object_samples(mesh, n_samples)), cover,
-                 None if convex else MeshDistance(vertices, faces))
+                 None if convex else MeshDistance(vertices, mesh.faces))
 
 
 def _fibonacci(n: int) -> np.ndarray:
@@ -336,18 +333,6 @@ def depth_into(body: Solid, cloud: Cloud, t: np.ndarray, best: float = 0.0,
                     best = max(best, -float(body.distance(points).min()))
         i, batch = i + batch, batch * 2
     return best
-
-
-def exact_signed_distance(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray
-                          ) -> np.ndarray:
-    """The same exact query as :func:`seqgrasp_core.sdf.exact_signed_distance`
-    (point-cloud-utils), without importing torch into the validation workers."""
-    import point_cloud_utils as pcu
-
-    d, _, _ = pcu.signed_distance_to_mesh(np.ascontiguousarray(points, dtype=np.float64),
-                                          np.ascontiguousarray(vertices, dtype=np.float64),
-                                          np.ascontiguousarray(faces, dtype=np.int32))
-    return np.asarray(d)
 
 
 def depth_into_primitive(prim: Primitive, cloud: Cloud, t: np.ndarray,
