@@ -90,6 +90,20 @@ def check(hand, objects, q, closing, workers=1):
     return run_tasks(ctx, [task], workers)[0]
 
 
+def test_settings_reach_the_compiled_scene(hand):
+    default, _ = build_model(str(hand.urdf_path), hand.joint_names, [], PAPER_PROTOCOL,
+                             MuJoCoSettings())
+    assert default.opt.timestep == pytest.approx(1 / 120)
+    assert default.opt.noslip_iterations == 0
+    assert np.all(default.dof_armature == pytest.approx(0.004))
+    other, _ = build_model(str(hand.urdf_path), hand.joint_names, [], PAPER_PROTOCOL,
+                           MuJoCoSettings(timestep=1 / 240, armature=0.001,
+                                          noslip_iterations=3))
+    assert other.opt.timestep == pytest.approx(1 / 240)
+    assert other.opt.noslip_iterations == 3
+    assert np.all(other.dof_armature == pytest.approx(0.001))
+
+
 def test_box_pinched_between_index_and_palm_passes(hand):
     q, box, pose = pinched_box(hand)
     ok, pen = check(hand, [(box, pose)], q, mask_of(hand, "ff"))

@@ -32,6 +32,8 @@ class MuJoCoSettings:
     and MuJoCo integrates a drive's position term explicitly, so that frequency times
     ``timestep`` must stay well below 2 (here 0.93). ``squeeze`` (m) is how far past first contact the closing
     procedure sets each finger's target, so the drives press on the object.
+    ``noslip_iterations`` runs MuJoCo's noslip post-processor, which makes friction
+    hard (0: off; see docs/validation.md for how much it moves success rates).
     """
 
     timestep: float = 1.0 / 120.0
@@ -45,6 +47,7 @@ class MuJoCoSettings:
     torsional_friction: float = 0.01
     close_iterations: int = 40
     close_step: float = 0.05  # rad, largest joint change per closing iteration
+    noslip_iterations: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ def build_model(urdf_path: str, joint_names: tuple[str, ...], objects: list[Scen
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     spec.option.impratio = settings.impratio
+    spec.option.noslip_iterations = settings.noslip_iterations
     friction = [protocol.friction, settings.torsional_friction, 0.0001]
     for body in spec.bodies:
         if body.name != "world":
