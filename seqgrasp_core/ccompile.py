@@ -25,19 +25,22 @@ def switched_on() -> bool:
     return os.environ.get("SEQGRASP_NATIVE", "1") != "0"
 
 
-def shared_library(source: Path, stem: str, defines: tuple[str, ...] = ()) -> Path:
-    """The path of ``source`` compiled as ``<stem>_<hash>.so``; :class:`OSError` when no
-    compiler is found, :class:`subprocess.CalledProcessError` when it fails."""
+def shared_library(source: Path | tuple[Path, ...], stem: str,
+                   defines: tuple[str, ...] = ()) -> Path:
+    """The path of ``source`` (one C file, or several linked together) compiled as
+    ``<stem>_<hash>.so``; :class:`OSError` when no compiler is found,
+    :class:`subprocess.CalledProcessError` when it fails."""
     compiler = shutil.which(os.environ.get("CC", "cc"))
     if compiler is None:
         raise OSError("no C compiler (set CC or install gcc)")
     flags = ["-O3", "-std=c99", "-shared", "-fPIC", *(f"-D{d}" for d in defines)]
-    text = Path(source).read_bytes()
+    sources = [Path(source)] if isinstance(source, (str, Path)) else [Path(s) for s in source]
+    text = b"".join(s.read_bytes() for s in sources)
     key = hashlib.sha256(text + " ".join([compiler, *flags]).encode()).hexdigest()[:16]
     path = cache_dir("native") / f"{stem}_{key}.so"
     if not path.is_file():
         def build(tmp: Path) -> None:
-            subprocess.run([compiler, *flags, str(source), "-o", str(tmp), "-lm"],
+            subprocess.run([compiler, *flags, *map(str, sources), "-o", str(tmp), "-lm"],
                            check=True, capture_output=True)
         atomic_write_bytes(path, build)
         for old in path.parent.glob(f"{stem}_*.so"):

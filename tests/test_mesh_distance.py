@@ -1,4 +1,5 @@
-"""The validator's exact mesh distance and the penetration search built on it."""
+"""The validator's exact mesh distance and the penetration search built on it, in C
+and in the numpy reference."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import pytest
 import trimesh
 from trimesh.triangles import closest_point
 
-from seqgrasp_core.validation import mesh_distance
+from seqgrasp_core.validation import kernels
 from seqgrasp_core.validation.mesh_distance import MeshDistance
-from seqgrasp_core.validation.penetration import Cloud, depth_into, solid
+from seqgrasp_core.validation.penetration import (
+    BOX, CAPSULE, CYLINDER, SPHERE, Cloud, Primitive, depth_into, depth_into_primitive,
+    depth_into_primitive_reference, depth_into_reference, primitive_sdf, solid)
 
 
 def brute_distance(mesh: trimesh.Trimesh, points: np.ndarray) -> np.ndarray:
@@ -24,8 +27,10 @@ def torus() -> trimesh.Trimesh:
     return trimesh.creation.torus(0.03, 0.01, major_sections=24, minor_sections=12)
 
 
-def test_native_kernel_is_built():
-    assert mesh_distance.compiled_kernel() is not None
+def test_native_kernels_are_built():
+    lib = kernels.library()
+    assert lib is not None
+    assert lib.mesh_signed_distance and lib.depth_into_solid and lib.depth_into_primitive
 
 
 def test_unit_cube_distances_are_the_analytic_ones():
@@ -75,5 +80,53 @@ def test_penetration_search_into_a_non_convex_mesh_equals_brute_force(torus):
         placed = cloud.points @ t[:3, :3].T + t[:3, 3]
         brute = max(0.0, -float(body.distance(placed).min()))
         assert brute > 0                       # some points are inside the tube
-        assert depth_into(body, cloud, t) == pytest.approx(brute, abs=1e-12)
-        assert depth_into(body, cloud, t, best=brute + 1e-3) == brute + 1e-3
+        for search in (depth_into, depth_into_reference):
+            assert search(body, cloud, t) == pytest.approx(brute, abs=1e-12)
+            assert search(body, cloud, t, best=brute + 1e-3) == brute + 1e-3
+
+
+def _pose(rng, shift: float) -> np.ndarray:
+    t = np.eye(4)
+    t[:3, :3] = trimesh.transformations.random_rotation_matrix(rng.uniform(size=3))[:3, :3]
+    t[:3, 3] = rng.uniform(-shift, shift, 3)
+    return t
+
+
+def test_penetration_search_with_one_frame_per_owner_equals_brute_force():
+    """A convex solid (its face planes decide) against points of three owners, each in
+    its own frame, one owner switched off: C, numpy and brute force agree."""
+    box = trimesh.creation.box((0.04, 0.03, 0.02))
+    body = solid(box, n_samples=100)
+    assert body.convex and body.distance is None
+    rng = np.random.default_rng(3)
+    points = rng.uniform(-0.03, 0.03, (1500, 3))
+    owner = rng.integers(0, 3, len(points))
+    cloud = Cloud.of(points, owner=owner)
+    active = np.array([True, False, True])
+    for _ in range(5):
+        frames = np.stack([_pose(rng, 0.01) for _ in range(3)])
+        placed = np.einsum("pij,pj->pi", frames[owner, :3, :3], points) + frames[owner, :3, 3]
+        inside = np.abs(placed) < [0.02, 0.015, 0.01]
+        depth = np.min([0.02, 0.015, 0.01] - np.abs(placed), axis=1)
+        brute = max(0.0, depth[inside.all(axis=1) & active[owner]].max(initial=0.0))
+        assert brute > 0
+        for search in (depth_into, depth_into_reference):
+            assert search(body, cloud, frames, 0.0, active) == pytest.approx(brute, abs=1e-12)
+
+
+@pytest.mark.parametrize("kind,size", [(BOX, [0.01, 0.02, 0.005]), (SPHERE, [0.012, 0, 0]),
+                                       (CAPSULE, [0.008, 0.015, 0]),
+                                       (CYLINDER, [0.01, 0.012, 0])])
+def test_depth_into_each_primitive_equals_brute_force(kind, size):
+    size = np.array(size, dtype=float)
+    prim = Primitive(geom=0, kind=kind, size=size, rbound=float(np.linalg.norm(size)) + 0.02)
+    rng = np.random.default_rng(kind)
+    cloud = Cloud.of(rng.uniform(-0.03, 0.03, (2000, 3)))
+    for _ in range(5):
+        t = _pose(rng, 0.005)
+        placed = cloud.points @ t[:3, :3].T + t[:3, 3]
+        brute = max(0.0, -float(primitive_sdf(kind, size, placed).min()))
+        assert brute > 0
+        for search in (depth_into_primitive, depth_into_primitive_reference):
+            assert search(prim, cloud, t) == pytest.approx(brute, abs=1e-12)
+            assert search(prim, cloud, t, best=brute + 1e-3) == brute + 1e-3

@@ -5,40 +5,18 @@ non-convex object for every row; point-cloud-utils answers (to about 0.5 %) but 
 structures on every call (about 4 ms for a 1000-face mesh, plus 6.5 µs a point).
 :class:`MeshDistance` builds a bounding-volume tree and the pseudonormals once per
 mesh (numpy arrays, so it pickles to worker processes) and answers from a small C
-function (``mesh_distance.c``, compiled on first use like :mod:`seqgrasp_core.native`).
+function (``mesh_distance.c``, compiled on first use, see :mod:`.kernels`).
 Without a C compiler, or with ``SEQGRASP_NATIVE=0``, it asks point-cloud-utils.
 Negative inside, metres; the mesh must be closed and consistently oriented.
 """
 
 from __future__ import annotations
 
-import ctypes
-import logging
-import subprocess
-from functools import lru_cache
-from pathlib import Path
-
 import numpy as np
 
-from ..ccompile import shared_library, switched_on
+from .kernels import library
 
-SOURCE = Path(__file__).with_name("mesh_distance.c")
 LEAF = 4  # triangles per leaf of the tree
-log = logging.getLogger(__name__)
-
-
-@lru_cache(maxsize=None)
-def compiled_kernel():
-    """The compiled ``mesh_signed_distance``, or ``None`` when it cannot be built."""
-    try:
-        lib = ctypes.CDLL(str(shared_library(SOURCE, "mesh_distance")))
-    except (OSError, subprocess.CalledProcessError) as exc:
-        log.info("native mesh distance unavailable, using point-cloud-utils: %s", exc)
-        return None
-    fn = lib.mesh_signed_distance
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_int64] + [ctypes.c_void_p] * 10
-    fn.restype = None
-    return fn
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -87,18 +65,20 @@ class MeshDistance:
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
         points = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
-        kernel = compiled_kernel() if switched_on() else None
-        if kernel is None:
+        lib = library()
+        if lib is None:
             return _point_cloud_utils_distance(self.vertices, self.faces, points)
         out = np.empty(len(points))
         if len(points):
-            kernel(points.ctypes.data, len(points), self.tri.ctypes.data,
-                   self.face_normal.ctypes.data, self.edge_normal.ctypes.data,
-                   self.corner_normal.ctypes.data, self.node_lo.ctypes.data,
-                   self.node_hi.ctypes.data, self.node_child.ctypes.data,
-                   self.node_start.ctypes.data, self.node_count.ctypes.data,
-                   out.ctypes.data)
+            lib.mesh_signed_distance(points.ctypes.data, len(points), *self.tree_pointers(),
+                                     out.ctypes.data)
         return out
+
+    def tree_pointers(self) -> list[int]:
+        """Addresses of the nine arrays the C search reads, in its argument order."""
+        return [a.ctypes.data for a in (self.tri, self.face_normal, self.edge_normal,
+                                        self.corner_normal, self.node_lo, self.node_hi,
+                                        self.node_child, self.node_start, self.node_count)]
 
 
 def _point_cloud_utils_distance(vertices: np.ndarray, faces: np.ndarray,

@@ -18,7 +18,7 @@ from typing import Callable
 
 from ..validator import StepResult, Validator
 from .convex import convex_pieces
-from .mesh_distance import compiled_kernel
+from .kernels import library
 from .penetration import HandSurface, Solid, hand_primitives, solid
 from .protocol import PAPER_PROTOCOL, ValidationProtocol
 from .scene import MuJoCoSettings, SceneObject, build_model, scene_object
@@ -135,8 +135,7 @@ def run_tasks(ctx: Context, tasks: list[StepTask], workers: int,
               progress: Callable[[int, int], None] | None = None) -> dict[int, tuple]:
     """``{row: (success, max_penetration_mm)}``; ``workers`` processes (1 = in-process)."""
     ctx = with_hand(ctx)
-    if any(o.solid.distance is not None for o in ctx.objects.values()):
-        compiled_kernel()  # compiled here once, not by every worker at the same time
+    library()  # compiled here once, not by every worker at the same time
     results: dict[int, tuple] = {}
     size = max(1, min(CHUNK, len(tasks) // (4 * max(1, workers))))
     chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .kernels import library
 from .mesh_distance import MeshDistance
 
 BOX, SPHERE, CAPSULE, CYLINDER = 6, 2, 3, 5  # mjtGeom values
@@ -290,10 +291,44 @@ def _plane_excess(planes: np.ndarray, points: np.ndarray) -> np.ndarray:
 _BATCH = 16  # clusters evaluated together, most promising first
 
 
+def _address(a: np.ndarray, dtype) -> int:
+    assert a.dtype == dtype and a.flags.c_contiguous  # what the C kernels read
+    return a.ctypes.data
+
+
+def _cloud_arguments(cloud: Cloud) -> list[int]:
+    return [_address(cloud.points, np.float64), _address(cloud.start, np.int64),
+            _address(cloud.centre, np.float64), _address(cloud.radius, np.float64)]
+
+
 def depth_into(body: Solid, cloud: Cloud, t: np.ndarray, best: float = 0.0,
                active: np.ndarray | None = None) -> float:
     """``max(best, largest depth inside body's mesh of cloud placed by t)`` (into the
     object frame; ``t`` as in :func:`place`, ``active`` the owners to test).
+
+    Runs in C (``depth.c``) when it is compiled, else :func:`depth_into_reference`."""
+    lib = library()
+    if lib is None:
+        return depth_into_reference(body, cloud, t, best, active)
+    t = np.ascontiguousarray(t, dtype=np.float64)
+    flags = None if active is None else np.ascontiguousarray(active, dtype=np.uint8)
+    tree = None
+    if body.distance is not None:
+        tree = np.array(body.distance.tree_pointers(), dtype=np.uintp)
+    return lib.depth_into_solid(
+        *_cloud_arguments(cloud), _address(cloud.owner, np.int64), len(cloud.radius),
+        t.ctypes.data, 1 if t.ndim == 2 else len(t),
+        None if flags is None else flags.ctypes.data,
+        _address(body.lo, np.float64), _address(body.hi, np.float64),
+        _address(body.centre, np.float64), body.radius,
+        _address(body.planes, np.float64), body.planes.shape[1],
+        _address(body.cover, np.float64), body.cover.shape[1],
+        None if tree is None else tree.ctypes.data, best)
+
+
+def depth_into_reference(body: Solid, cloud: Cloud, t: np.ndarray, best: float = 0.0,
+                         active: np.ndarray | None = None) -> float:
+    """:func:`depth_into` in numpy.
 
     Branch and bound: a signed distance is 1-Lipschitz and never below the hull's
     plane excess, so no point of a cluster (centre ``c``, radius ``r``) is deeper than
@@ -338,7 +373,22 @@ def depth_into(body: Solid, cloud: Cloud, t: np.ndarray, best: float = 0.0,
 def depth_into_primitive(prim: Primitive, cloud: Cloud, t: np.ndarray,
                          best: float = 0.0) -> float:
     """``max(best, largest depth inside prim of cloud placed by t)`` (into the geom
-    frame); clusters that cannot beat ``best`` are skipped (as in :func:`depth_into`)."""
+    frame, ``t`` one 4×4); clusters that cannot beat ``best`` are skipped (as in
+    :func:`depth_into`). In C when it is compiled, else
+    :func:`depth_into_primitive_reference`."""
+    lib = library()
+    if lib is None:
+        return depth_into_primitive_reference(prim, cloud, t, best)
+    t = np.ascontiguousarray(t, dtype=np.float64)
+    size = np.ascontiguousarray(prim.size, dtype=np.float64)
+    return lib.depth_into_primitive(*_cloud_arguments(cloud), len(cloud.radius),
+                                    t.ctypes.data, prim.kind, size.ctypes.data,
+                                    prim.rbound, best)
+
+
+def depth_into_primitive_reference(prim: Primitive, cloud: Cloud, t: np.ndarray,
+                                   best: float = 0.0) -> float:
+    """:func:`depth_into_primitive` in numpy."""
     centre = place(t, cloud.centre, cloud.owner)
     r = cloud.radius
     idx = np.nonzero(np.linalg.norm(centre, axis=1) < prim.rbound + r)[0]
