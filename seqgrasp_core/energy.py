@@ -16,7 +16,7 @@ from functools import cached_property
 import torch
 
 from .hand_model import HandModel, box_gap2
-from .kinematics import apply, compose, take, to_matrices
+from .kinematics import apply, compose, invert, take, to_matrices
 from .pose import BASE_DIM, pose_to_block, pose_to_matrix
 from .sdf import TorchSDF
 
@@ -65,7 +65,9 @@ class StepContext:
     """What stays fixed while one object is optimized (step ``n`` of Algorithm 1).
 
     ``active`` ``(B, K)`` is the joint mask ``J_n`` of each sequence's opposition
-    space; ``held`` the objects grasped at steps ``1..n-1``.
+    space; ``held`` the objects grasped at steps ``1..n-1``; ``surface`` ``(P, 3)``
+    the current object's surface points in its own frame (metres), for the terms
+    that test it against the held objects (``None``: not tested).
     """
 
     hand: HandModel
@@ -74,6 +76,14 @@ class StepContext:
     held: list[HeldObject] = field(default_factory=list)
     step: int = 0
     steps: int = 1
+    surface: torch.Tensor | None = None
+
+    @cached_property
+    def surface_sphere(self) -> tuple[torch.Tensor, float]:
+        """``(centre (3,), radius m)`` of a sphere holding ``surface`` (object frame)."""
+        lo, hi = self.surface.min(0).values, self.surface.max(0).values
+        centre = (lo + hi) / 2
+        return centre, float((self.surface - centre).norm(dim=-1).max())
 
     @cached_property
     def moving_links(self) -> torch.Tensor:
@@ -170,6 +180,26 @@ class GraspState:
             p, r = inside.nonzero(as_tuple=True)
             batch, local_m = rows[r], local[:, p, r]  # (M,), (3, M)
         return batch, apply(take(frame, batch), local_m)
+
+    def object_points_in_held_box(self, held: HeldObject
+                                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The current object's surface points (``ctx.surface``) inside ``held``'s
+        bounding box, in the held object's frame: ``(batch (M,), points (3, M))``,
+        differentiable in the grasp pose. Rows whose bounding spheres are apart are
+        skipped first."""
+        surface = self.ctx.surface.T  # (3, P)
+        # current object frame -> hand frame -> held object's frame, (3, 4, B)
+        into_held = compose(held.hand_to_object, invert(self.hand_to_object_t))
+        lo, hi = held.sdf.box_lo.reshape(3, 1, 1), held.sdf.box_hi.reshape(3, 1, 1)
+        with torch.no_grad():
+            centre, radius = self.ctx.surface_sphere
+            held_centre = apply(self.hand_to_object_t, held.centre_hand)  # (3, B)
+            gap = (held_centre - centre[:, None]).norm(dim=0)
+            rows = (gap <= radius + held.radius).nonzero()[:, 0]
+            placed = apply(take(into_held, rows).unsqueeze(2), surface.unsqueeze(-1))
+            p, r = (box_gap2(placed, lo, hi) == 0).nonzero(as_tuple=True)
+            batch = rows[r]
+        return batch, apply(take(into_held, batch), surface[:, p])
 
     @cached_property
     def _contacts_t(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -41,6 +41,13 @@ def compose(outer: torch.Tensor, inner: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(out, outer[:, 2:3], inner[2:3])
 
 
+def invert(pose: torch.Tensor) -> torch.Tensor:
+    """The inverse ``[Rᵀ | −Rᵀ t]`` of rigid transforms ``(3, 4, ...)``."""
+    rot_t = pose[:, :3].transpose(0, 1)
+    return torch.cat((rot_t, -apply(torch.cat((rot_t, torch.zeros_like(pose[:, 3:])), 1),
+                                    pose[:, 3]).unsqueeze(1)), dim=1)
+
+
 _LAST_COLUMN: dict = {}
 
 

@@ -83,8 +83,10 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
             break
         mask = state.mask_of(os_index)[alive]
         sdf = obj.sdf(config.sdf_resolution).to_torch(hand.open_pose.dtype, device)
+        surf = torch.as_tensor(obj.surface_points, dtype=hand.open_pose.dtype, device=device)
         ctx = StepContext(hand=hand, sdf=sdf, active=mask.to(device),
-                          held=[_subset(h, ids, alive, device) for ids, h in held])
+                          held=[_subset(h, ids, alive, device) for ids, h in held],
+                          surface=surf)
         start = initial_poses(obj.mesh, palm_c, palm_n, joints[alive], generator)
         label = _os_label(hand, os_index[alive])
 
@@ -113,7 +115,6 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
                                     {k: v.cpu() for k, v in terms.items()},
                                     result.acceptance, seconds))
         joints[alive] = pose[:, 9:].cpu()
-        surf = torch.as_tensor(obj.surface_points, dtype=pose.dtype, device=device)
         held.append((alive, HeldObject.attach(sdf, pose, surf)))
         state.use(os_index)
     return outcomes

@@ -106,6 +106,47 @@ def test_object_inside_held_object_gives_positive_oop(allegro):
     assert energy(0.2) == 0.0    # 20 cm apart
 
 
+def test_current_object_inside_a_larger_held_object_gives_positive_oop(allegro):
+    """A 1 cm box (the current object) inside a held sphere of radius 3 cm: none of the
+    sphere's surface is in the box, so only the box's own points, tested against the
+    sphere, see the overlap; their summed depth is known from the geometry."""
+    from seqgrasp_core.energies.object_object_penetration import ObjectObjectPenetration
+
+    sphere = trimesh.creation.icosphere(subdivisions=4, radius=0.03)
+    held_sdf = SDFGrid.build(sphere, 48).to_torch()
+    held_pts = torch.as_tensor(sample_surface(sphere, 300), dtype=torch.float32)
+    held = HeldObject.attach(held_sdf, _pose(np.eye(3), [0.0, 0.0, 0.0], allegro.open_pose),
+                             held_pts)
+    box = trimesh.creation.box(extents=(0.01, 0.01, 0.01))
+    box_sdf = SDFGrid.build(box, 24).to_torch()
+    box_pts = torch.as_tensor(sample_surface(box, 100), dtype=torch.float32)
+
+    def energy(offset, surface):
+        pose = _pose(np.eye(3), [offset, 0.0, 0.0], allegro.open_pose)
+        ctx = StepContext(hand=allegro, sdf=box_sdf, active=allegro.os_masks[:1].clone(),
+                          held=[held], surface=surface)
+        return ObjectObjectPenetration()(GraspState(ctx, pose, torch.zeros(1, 2, dtype=torch.long)))
+
+    expected = float((0.03 - box_pts.norm(dim=1)).sum())  # depth of each box point in the sphere
+    assert energy(0.0, None).item() == 0.0                 # eq. 10 alone: blind to it
+    assert energy(0.0, box_pts).item() == pytest.approx(expected, rel=0.02)
+    assert energy(0.2, box_pts).item() == 0.0              # 20 cm apart
+    # The gradient pushes the box out of the sphere: from an off-centre start, the
+    # energy falls along +x (the pose's translation moves the hand, hence the sphere).
+    pose = _pose(np.eye(3), [0.01, 0.0, 0.0], allegro.open_pose).requires_grad_(True)
+    ctx = StepContext(hand=allegro, sdf=box_sdf, active=allegro.os_masks[:1].clone(),
+                      held=[held], surface=box_pts)
+    ObjectObjectPenetration()(GraspState(ctx, pose, torch.zeros(1, 2, dtype=torch.long))).sum().backward()
+    step = -pose.grad[0, :3]
+    assert step.norm() > 0
+    lower = _pose(np.eye(3), (torch.tensor([0.01, 0.0, 0.0]) + 1e-3 * step / step.norm()).tolist(),
+                  allegro.open_pose)
+    ctx2 = StepContext(hand=allegro, sdf=box_sdf, active=allegro.os_masks[:1].clone(),
+                       held=[held], surface=box_pts)
+    after = ObjectObjectPenetration()(GraspState(ctx2, lower, torch.zeros(1, 2, dtype=torch.long)))
+    assert after.item() < energy(0.01, box_pts).item()
+
+
 def test_joint_limit_energy_counts_violation_in_radians(allegro):
     from seqgrasp_core.energies.joint_limits import JointLimits
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqgrasp_core.kinematics import apply, compose, cross, take
+from seqgrasp_core.kinematics import apply, compose, cross, invert, take
 from seqgrasp_core.pose import pose_to_block, pose_to_matrix
 
 
@@ -50,6 +50,7 @@ def test_compose_and_apply_agree_with_matrix_products():
     moved = (a[:, :3, :3] @ p[..., None])[..., 0] + a[:, :3, 3]
     assert torch.allclose(apply(to_block(a), p.T), moved.T, atol=1e-6)
     assert torch.allclose(cross(p.T, moved.T), torch.linalg.cross(p, moved).T, atol=1e-6)
+    assert torch.allclose(invert(to_block(a)), to_block(torch.linalg.inv(a)), atol=1e-5)
 
 
 def test_take_is_indexing_the_last_dimension():

@@ -1,4 +1,10 @@
-"""``E_oop`` (paper eq. 10): depth of held objects' surface points inside the current one."""
+"""``E_oop`` (paper eq. 10): depth of held objects' surface points inside the current one.
+
+Beyond the paper, the current object's surface points are also tested against each
+held object (when the step context carries them): a small object placed inside a
+larger held one has none of the held object's surface in it, so eq. 10 alone does
+not see that overlap.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ from ..energy import EnergyTerm, GraspState
 class ObjectObjectPenetration(EnergyTerm):
     name = "oop"
     default_weight = 5.0
-    description = "summed depth of held objects' points inside the current object, m (eq. 10)"
+    description = ("summed depth of held objects' points inside the current object, and of "
+                   "its points inside them, m (eq. 10)")
 
     def __call__(self, state: GraspState) -> torch.Tensor:
         sdf, size = state.ctx.sdf, state.pose.shape[0]
@@ -18,4 +25,7 @@ class ObjectObjectPenetration(EnergyTerm):
         for held in state.ctx.held:
             batch, points = state.held_points_in_box(held, sdf)
             energy = energy + sdf.depth_sum(points.unsqueeze(1), batch, size)
+            if state.ctx.surface is not None:
+                batch, points = state.object_points_in_held_box(held)
+                energy = energy + held.sdf.depth_sum(points.unsqueeze(1), batch, size)
         return energy + 0.0 * state.pose.sum(dim=1)
