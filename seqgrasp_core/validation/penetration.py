@@ -26,7 +26,9 @@ distance, so convex objects need no nearest-triangle search at all; for a
 non-convex mesh the exact signed distance at a cluster's centre bounds its points'
 depth too, and it is computed for the points that lie deeper inside the convex hull
 than the deepest point found so far. Skipped points cannot change the maximum, so
-the result equals the brute-force one.
+the result equals the brute-force one. The search runs in C (``depth.c``, see
+:mod:`.kernels`) when it is compiled; the numpy functions ``*_reference`` are the
+same search, used without a compiler.
 """
 
 from __future__ import annotations
@@ -315,7 +317,7 @@ def depth_into(body: Solid, cloud: Cloud, t: np.ndarray, best: float = 0.0,
     tree = None
     if body.distance is not None:
         tree = np.array(body.distance.tree_pointers(), dtype=np.uintp)
-    return lib.depth_into_solid(
+    depth = lib.depth_into_solid(
         *_cloud_arguments(cloud), _address(cloud.owner, np.int64), len(cloud.radius),
         t.ctypes.data, 1 if t.ndim == 2 else len(t),
         None if flags is None else flags.ctypes.data,
@@ -324,6 +326,9 @@ def depth_into(body: Solid, cloud: Cloud, t: np.ndarray, best: float = 0.0,
         _address(body.planes, np.float64), body.planes.shape[1],
         _address(body.cover, np.float64), body.cover.shape[1],
         None if tree is None else tree.ctypes.data, best)
+    if np.isnan(depth):  # the kernel's only failure: no memory for its cluster list
+        raise MemoryError("the penetration search could not allocate its cluster list")
+    return depth
 
 
 def depth_into_reference(body: Solid, cloud: Cloud, t: np.ndarray, best: float = 0.0,
