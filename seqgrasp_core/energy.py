@@ -17,6 +17,7 @@ import torch
 
 from .hand_model import HandModel, box_gap2
 from .kinematics import apply, compose, invert, take, to_matrices
+from .point_clusters import PointClusters
 from .pose import BASE_DIM, pose_to_block, pose_to_matrix
 from .sdf import TorchSDF
 
@@ -26,14 +27,14 @@ class HeldObject:
     """An object grasped at an earlier step, rigidly attached to the hand frame.
 
     ``hand_to_object`` ``(3, 4, B)`` maps hand-frame points into the object's frame
-    (the grasp pose of that step, batch last); ``surface_hand`` ``(3, P, B)`` are the
-    object's surface points in the hand frame, inside a sphere of ``radius`` (m) about
-    ``centre_hand`` ``(3, B)``.
+    (the grasp pose of that step, batch last); ``surface`` are the object's surface
+    points in its own frame, inside a sphere of ``radius`` (m) about ``centre_hand``
+    ``(3, B)`` (hand frame).
     """
 
     sdf: TorchSDF
     hand_to_object: torch.Tensor
-    surface_hand: torch.Tensor
+    surface: PointClusters
     centre_hand: torch.Tensor
     radius: float
 
@@ -41,23 +42,16 @@ class HeldObject:
     def attach(cls, sdf: TorchSDF, pose: torch.Tensor, surface: torch.Tensor) -> "HeldObject":
         """From the step's grasps ``pose`` ``(B, 9+K)`` and the object's own surface
         points ``(P, 3)`` (object frame)."""
-        lo, hi = surface.min(0).values, surface.max(0).values
-        centre = (lo + hi) / 2
-        radius = float((surface - centre).norm(dim=-1).max())
+        clusters = PointClusters.of(surface)
+        centre, radius = clusters.sphere()
         hand_to_object = pose_to_block(pose)
-        rot, trans = hand_to_object[:, :3], hand_to_object[:, 3]  # (3, 3, B), (3, B)
-        # The inverse transform: R^T (x − t).
-        surface_hand = torch.einsum("jib,pj->ibp", rot, surface) \
-            - torch.einsum("jib,jb->ib", rot, trans)[:, :, None]
-        centre_hand = torch.einsum("jib,jb->ib", rot, centre[:, None] - trans)
-        return cls(sdf, hand_to_object, surface_hand.permute(0, 2, 1).contiguous(),
-                   centre_hand, radius)
+        centre_hand = apply(invert(hand_to_object), centre[:, None])
+        return cls(sdf, hand_to_object, clusters, centre_hand, radius)
 
     def rows(self, index: torch.Tensor) -> "HeldObject":
         """The same object for the sequences ``index``."""
-        return HeldObject(self.sdf, self.hand_to_object[..., index],
-                          self.surface_hand[..., index], self.centre_hand[..., index],
-                          self.radius)
+        return HeldObject(self.sdf, self.hand_to_object[..., index], self.surface,
+                          self.centre_hand[..., index], self.radius)
 
 
 @dataclass
@@ -79,11 +73,14 @@ class StepContext:
     surface: torch.Tensor | None = None
 
     @cached_property
+    def surface_clusters(self) -> PointClusters:
+        """``surface`` clustered, with its bounding sphere (object frame)."""
+        return PointClusters.of(self.surface)
+
+    @cached_property
     def surface_sphere(self) -> tuple[torch.Tensor, float]:
         """``(centre (3,), radius m)`` of a sphere holding ``surface`` (object frame)."""
-        lo, hi = self.surface.min(0).values, self.surface.max(0).values
-        centre = (lo + hi) / 2
-        return centre, float((self.surface - centre).norm(dim=-1).max())
+        return self.surface_clusters.sphere()
 
     @cached_property
     def moving_links(self) -> torch.Tensor:
@@ -169,17 +166,15 @@ class GraspState:
         The held object's bounding sphere is tested first, so sequences whose held
         object is far from the current one cost nothing more.
         """
-        frame = self.hand_to_object_t  # (3, 4, B)
-        lo, hi = sdf.box_lo.reshape(3, 1), sdf.box_hi.reshape(3, 1)
+        # held object's frame -> hand frame -> current object's frame, (3, 4, B)
+        into_current = compose(self.hand_to_object_t, invert(held.hand_to_object))
         with torch.no_grad():
-            centre = apply(frame, held.centre_hand)  # (3, B)
-            rows = (box_gap2(centre, lo, hi) <= held.radius ** 2).nonzero()[:, 0]
-            local = take(held.surface_hand, rows)  # (3, P, R) hand frame
-            placed = apply(take(frame, rows).unsqueeze(2), local)
-            inside = box_gap2(placed, lo.unsqueeze(-1), hi.unsqueeze(-1)) == 0
-            p, r = inside.nonzero(as_tuple=True)
-            batch, local_m = rows[r], local[:, p, r]  # (M,), (3, M)
-        return batch, apply(take(frame, batch), local_m)
+            centre = apply(self.hand_to_object_t, held.centre_hand)  # (3, B)
+            rows = (box_gap2(centre, sdf.box_lo.reshape(3, 1), sdf.box_hi.reshape(3, 1))
+                    <= held.radius ** 2).nonzero()[:, 0]
+            p, r = held.surface.inside_box(into_current, rows, sdf.box_lo, sdf.box_hi)
+            batch = rows[r]
+        return batch, apply(take(into_current, batch), held.surface.points[:, p])
 
     def object_points_in_held_box(self, held: HeldObject
                                   ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -187,19 +182,17 @@ class GraspState:
         bounding box, in the held object's frame: ``(batch (M,), points (3, M))``,
         differentiable in the grasp pose. Rows whose bounding spheres are apart are
         skipped first."""
-        surface = self.ctx.surface.T  # (3, P)
-        # current object frame -> hand frame -> held object's frame, (3, 4, B)
+        surface = self.ctx.surface_clusters
+        # current object's frame -> hand frame -> held object's frame, (3, 4, B)
         into_held = compose(held.hand_to_object, invert(self.hand_to_object_t))
-        lo, hi = held.sdf.box_lo.reshape(3, 1, 1), held.sdf.box_hi.reshape(3, 1, 1)
         with torch.no_grad():
             centre, radius = self.ctx.surface_sphere
             held_centre = apply(self.hand_to_object_t, held.centre_hand)  # (3, B)
             gap = (held_centre - centre[:, None]).norm(dim=0)
             rows = (gap <= radius + held.radius).nonzero()[:, 0]
-            placed = apply(take(into_held, rows).unsqueeze(2), surface.unsqueeze(-1))
-            p, r = (box_gap2(placed, lo, hi) == 0).nonzero(as_tuple=True)
+            p, r = surface.inside_box(into_held, rows, held.sdf.box_lo, held.sdf.box_hi)
             batch = rows[r]
-        return batch, apply(take(into_held, batch), surface[:, p])
+        return batch, apply(take(into_held, batch), surface.points[:, p])
 
     @cached_property
     def _contacts_t(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -206,8 +206,6 @@ def test_held_points_in_box_match_brute_force(allegro):
     found = found.T
     # Brute force: every held point through the inverse of its grasp, then this grasp.
     in_hand = to_frame(torch.linalg.inv(pose_to_matrix(held_pose)), pts.expand(b, -1, -1))
-    assert torch.allclose(in_hand.transpose(1, 2), held.surface_hand.permute(2, 0, 1),
-                          atol=1e-6)
     everything = to_frame(state.hand_to_object, in_hand)
     inside = ((everything >= current.box_lo) & (everything <= current.box_hi)).all(-1)
     assert len(batch) == int(inside.sum()) > 0
