@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import user_errors, warn_plugin_failures
-from .options import (BatchOpt, DeviceOpt, HandOpt, RefineOpt, SeedOpt, StepsOpt,
+from .options import (BatchOpt, CandidatesOpt, DeviceOpt, HandOpt, RefineOpt, SeedOpt, StepsOpt,
                       SurfacePointsOpt)
 
 
@@ -24,6 +24,7 @@ def evaluate(
     max_objects: Annotated[int, typer.Option("--max-objects", help="Objects per sequence.")] = 4,
     steps: StepsOpt = 6000,
     refine_steps: RefineOpt = 0,
+    candidates: CandidatesOpt = 1,
     surface_points: SurfacePointsOpt = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
@@ -49,7 +50,8 @@ def evaluate(
         request = EvalRequest(hand=hand, objects_dir=objects, sequences=sequences, batch=batch,
                               max_objects=max_objects, steps=steps, seed=seed, device=device,
                               workers=workers, validate_workers=workers, out=out,
-                              refine_steps=refine_steps, surface_points=surface_points,
+                              refine_steps=refine_steps, candidates=candidates,
+                              surface_points=surface_points,
                               work_dir=work)
         report = run_eval(request, plugins, on_sequence=lambda i, n, names: console.print(
             f"sequence {i + 1}/{n}: {names}"))

@@ -17,6 +17,11 @@ SurfacePointsOpt = Annotated[Optional[int], typer.Option(
     "--surface-points",
     help="Hand surface samples for the penetration term (default: the hand's own, 3000 "
          "for the Allegro; fewer is faster and deeper, see docs/energies-and-optimizer.md).")]
+CandidatesOpt = Annotated[int, typer.Option(
+    "--candidates", min=1,
+    help="Grasps optimized per sequence and object, keeping the lowest-energy one (1: the "
+         "paper's single run; K costs K times the iterations, see "
+         "docs/energies-and-optimizer.md).")]
 RefineOpt = Annotated[int, typer.Option(
     "--refine-steps", min=0,
     help="Penetration refinement steps after the optimizer, e.g. 200 (0: off, the default; "

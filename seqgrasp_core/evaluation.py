@@ -35,6 +35,7 @@ class EvalRequest:
     max_objects: int = 4
     steps: int = 6000
     refine_steps: int = RefineConfig.steps
+    candidates: int = 1
     surface_points: int | None = None
     seed: int = 0
     device: str = "cpu"
@@ -74,6 +75,7 @@ def run_eval(request: EvalRequest, plugins: Plugins,
         summary = run_generate(GenerateRequest(
             hand=spec.name, objects=seq, scale_objects=True, batch=request.batch,
             steps=request.steps, refine_steps=request.refine_steps,
+            candidates=request.candidates,
             surface_points=request.surface_points, seed=request.seed + i, device=request.device,
             out=run_path, workers=request.workers), plugins, progress=progress)
         for out in summary["outcomes"]:
@@ -92,7 +94,8 @@ def run_eval(request: EvalRequest, plugins: Plugins,
                      "diversity": row["diversity_rad"]})
     report = {"hand": spec.name, "sequences": [[p.stem for p in s] for s in sequences],
               "batch": request.batch, "steps": request.steps,
-              "refine_steps": request.refine_steps, "surface_points": request.surface_points,
+              "refine_steps": request.refine_steps, "candidates": request.candidates,
+              "surface_points": request.surface_points,
               "seed": request.seed,
               "validator": request.validator, "rows": rows}
     if request.out is not None:

@@ -99,6 +99,7 @@ class GenerateRequest:
     out: Path = Path("run.parquet")
     workers: int = 1
     refine_steps: int = RefineConfig.steps
+    candidates: int = 1  # grasps optimized per sequence and object (best kept)
     surface_points: int | None = None  # hand surface samples for `hop`; the hand's own if None
 
 
@@ -136,7 +137,8 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
     config = GenerateConfig(batch=request.batch, seed=request.seed, device=str(device),
                             os_order=tuple(request.os_order) or None,
                             mala=MalaConfig(steps=request.steps),
-                            refine=RefineConfig(steps=request.refine_steps))
+                            refine=RefineConfig(steps=request.refine_steps),
+                            candidates=request.candidates)
     t0 = time.perf_counter()
     if request.workers > 1:
         size_range = PAPER_SIZE_RANGE if request.scale_objects else None
@@ -160,6 +162,7 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
                      "source": o.source} for o in objects],
         "mala": config.mala.__dict__,
         "refine": config.refine.__dict__,
+        "candidates": config.candidates,
     }
     write_run(request.out, table, metadata)
     return {"rows": table.num_rows, "seconds": seconds, "outcomes": outcomes,

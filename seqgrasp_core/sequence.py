@@ -4,6 +4,11 @@ All ``B`` sequences grasp the same object sequence; each draws its own oppositio
 spaces. At step ``n`` the hand starts on object ``n``'s inflated hull with the joint
 angles it ended step ``n − 1`` with (the open pose at ``n = 1``), the objects
 grasped so far rigidly attached to the hand frame, and only ``J_n`` may move.
+
+Beyond the paper, each sequence may optimize ``candidates`` grasps of object ``n``
+at once (same opposition space, same held objects, different starts and MALA draws)
+and keep the one with the lowest final energy: a multi-start of the same
+optimization, costing ``candidates`` times the iterations.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from .hand_model import HandModel
 from .initialization import initial_poses
 from .objects import GraspObject
 from .opposition import OppositionState, check_fixed_order
-from .optimizer import MalaConfig, optimize
+from .optimizer import MalaConfig, OptimizationResult, optimize
 from .refine import RefineConfig, refine, refinement_energy
 
 
@@ -32,6 +37,7 @@ class GenerateConfig:
     refine: RefineConfig = field(default_factory=RefineConfig)
     os_order: tuple[str, ...] | None = None
     sdf_resolution: int = 64
+    candidates: int = 1  # grasps optimized per sequence and step; the lowest energy is kept
 
 
 @dataclass
@@ -87,7 +93,12 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
         ctx = StepContext(hand=hand, sdf=sdf, active=mask.to(device),
                           held=[_subset(h, ids, alive, device) for ids, h in held],
                           surface=surf)
-        start = initial_poses(obj.mesh, palm_c, palm_n, joints[alive], generator)
+        # Candidate rows: each alive sequence ``candidates`` times, side by side.
+        rows = alive.repeat_interleave(config.candidates)
+        ctx_rows = ctx if config.candidates == 1 else StepContext(
+            hand=hand, sdf=sdf, active=state.mask_of(os_index)[rows].to(device),
+            held=[_subset(h, ids, rows, device) for ids, h in held], surface=surf)
+        start = initial_poses(obj.mesh, palm_c, palm_n, joints[rows], generator)
         label = _os_label(hand, os_index[alive])
 
         def report(i, e, _n=n, _label=label):
@@ -95,8 +106,10 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
                 progress(_n, _label, i, config.mala.steps, float(e.mean()))
 
         t0 = time.perf_counter()
-        result = optimize(energy, ctx, start.to(device), os_index[alive].to(device),
+        result = optimize(energy, ctx_rows, start.to(device), os_index[rows].to(device),
                           config.mala, generator, progress=report)
+        if config.candidates > 1:
+            result = best_candidates(result, config.candidates)
         pose, total, terms = result.pose.detach(), result.energy, result.terms
         if config.refine.steps > 0:
             if dense_hand is None:
@@ -118,6 +131,18 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
         held.append((alive, HeldObject.attach(sdf, pose, surf)))
         state.use(os_index)
     return outcomes
+
+
+def best_candidates(result: OptimizationResult, candidates: int) -> OptimizationResult:
+    """The lowest-energy grasp of each group of ``candidates`` consecutive rows of
+    ``result`` (``B·candidates`` rows in, ``B`` out; a NaN energy never wins)."""
+    energy = torch.nan_to_num(result.energy, nan=float("inf"))
+    groups = energy.shape[0] // candidates
+    pick = energy.view(groups, candidates).argmin(1) + torch.arange(
+        groups, device=energy.device) * candidates
+    return OptimizationResult(result.pose[pick], result.contact_index[pick],
+                              result.energy[pick], {k: v[pick] for k, v in result.terms.items()},
+                              result.acceptance)
 
 
 def _subset(held: HeldObject, ids: torch.Tensor, alive: torch.Tensor, device) -> HeldObject:

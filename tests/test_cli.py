@@ -53,6 +53,29 @@ def test_refine_steps_are_recorded_and_move_the_grasps(mesh_dir, tmp_path):
     assert bad.exit_code != 0 and not (tmp_path / "bad.parquet").exists()
 
 
+def test_candidates_keep_one_grasp_per_sequence_in_one_process_and_in_workers(
+        mesh_dir, tmp_path):
+    """--candidates K optimizes K grasps per sequence and keeps the lowest-energy one:
+    the file still has one row per sequence and step, and the kept energies are lower."""
+    mean_energy = {}
+    for candidates, workers in ((1, 1), (4, 1), (4, 2)):
+        out = tmp_path / f"candidates{candidates}_{workers}.parquet"
+        result = _run("generate", "--object", mesh_dir / "a.obj", "--object", mesh_dir / "b.stl",
+                      "--batch", 6, "--steps", 60, "--seed", 5, "--workers", workers,
+                      "--candidates", candidates, "--out", out)
+        assert result.exit_code == 0, result.output
+        meta = json.loads(pq.read_schema(out).metadata[b"seqgrasp"])
+        assert meta["candidates"] == candidates and meta["batch"] == 6
+        rows = pq.read_table(out).to_pylist()
+        assert sorted(r["sequence_id"] for r in rows if r["step"] == 1) == list(range(6))
+        mean_energy[candidates, workers] = sum(r["energy_total"] for r in rows) / len(rows)
+    assert mean_energy[4, 1] < mean_energy[1, 1] and mean_energy[4, 2] < mean_energy[1, 1]
+    bad = _run("generate", "--object", mesh_dir / "a.obj", "--candidates", 0,
+               "--out", tmp_path / "bad.parquet")
+    assert bad.exit_code != 0 and "Traceback" not in bad.output
+    assert not (tmp_path / "bad.parquet").exists()
+
+
 def test_surface_points_reach_the_penetration_term_in_one_process_and_in_workers(
         mesh_dir, tmp_path):
     """--surface-points sets how many hand samples `hop` sums: the grasps change with it,

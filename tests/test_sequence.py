@@ -1,4 +1,5 @@
-"""Algorithm 1: opposition-space bookkeeping, frozen joints, masks, energy descent."""
+"""Algorithm 1: opposition-space bookkeeping, frozen joints, masks, energy descent,
+and the best-of-K candidates per sequence."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from seqgrasp_core.energy import WeightedEnergy
 from seqgrasp_core.errors import OppositionSpaceError
 from seqgrasp_core.objects import demo_object_paths, load_object
 from seqgrasp_core.opposition import OppositionState, check_fixed_order
-from seqgrasp_core.optimizer import MalaConfig
-from seqgrasp_core.sequence import GenerateConfig, generate
+from seqgrasp_core import sequence
+from seqgrasp_core.optimizer import MalaConfig, OptimizationResult
+from seqgrasp_core.sequence import GenerateConfig, best_candidates, generate
 
 
 def test_thumb_index_removes_thumb_palm_and_index_palm(allegro):
@@ -33,19 +35,58 @@ def test_fixed_order_rejects_unknown_and_used_spaces(allegro_spec):
         check_fixed_order(allegro_spec, ["thumb-index", "thumb-palm"])
 
 
-@pytest.fixture(scope="module")
-def run(allegro, plugins):
+def test_best_candidates_keeps_the_lowest_energy_of_each_group():
+    energy = torch.tensor([3.0, 1.0, 2.0, float("nan"), 5.0, 4.0])
+    pose = torch.arange(6.0)[:, None].expand(6, 4).clone()
+    contacts = torch.arange(12).view(6, 2)
+    result = OptimizationResult(pose, contacts, energy, {"fc": energy * 10}, 0.25)
+    best = best_candidates(result, 3)
+    assert best.pose[:, 0].tolist() == [1.0, 5.0]  # a NaN energy never wins
+    assert best.contact_index.tolist() == [[2, 3], [10, 11]]
+    assert best.energy.tolist() == [1.0, 4.0]
+    assert best.terms["fc"].tolist() == [10.0, 40.0]
+    assert best.acceptance == 0.25
+
+
+@pytest.fixture(scope="module", params=[1, 2], ids=["one candidate", "two candidates"])
+def run(request, allegro, plugins):
+    """Three demo objects; with two candidates, every optimizer result is recorded."""
     objects = [load_object(p) for p in demo_object_paths()[:3]]
     energy = WeightedEnergy({t.name: (t, t.default_weight) for t in plugins.energy_terms})
-    config = GenerateConfig(batch=12, seed=1, mala=MalaConfig(steps=150))
+    config = GenerateConfig(batch=12, seed=1, mala=MalaConfig(steps=150),
+                            candidates=request.param)
     trace: dict[int, list[float]] = {}
-    outcomes = generate(allegro, objects, energy, config,
-                        progress=lambda n, _l, _i, _s, e: trace.setdefault(n, []).append(e))
-    return outcomes, trace
+    optimized: list[OptimizationResult] = []
+
+    def recording(*args, **kwargs):
+        optimized.append(sequence_optimize(*args, **kwargs))
+        return optimized[-1]
+
+    sequence_optimize = sequence.optimize
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sequence, "optimize", recording)
+        outcomes = generate(allegro, objects, energy, config,
+                            progress=lambda n, _l, _i, _s, e: trace.setdefault(n, []).append(e))
+    return outcomes, trace, optimized, request.param
+
+
+def test_each_sequence_keeps_its_lowest_energy_candidate(run):
+    outcomes, _, optimized, k = run
+    assert len(optimized) == len(outcomes) == 3
+    for out, result in zip(outcomes, optimized):
+        b = len(out.sequence)
+        assert result.pose.shape[0] == b * k and out.pose.shape[0] == b
+        groups = result.energy.view(b, k)
+        assert torch.equal(out.energy, groups.min(1).values)
+        pick = groups.argmin(1) + torch.arange(b) * k
+        assert torch.equal(out.pose, result.pose[pick])
+        assert torch.equal(out.contact_index, result.contact_index[pick])
+        if k > 1:  # the candidates of a sequence really differ
+            assert not torch.equal(result.pose[0::k], result.pose[1::k])
 
 
 def test_frozen_joints_are_unchanged_bit_for_bit(run):
-    outcomes, _ = run
+    outcomes = run[0]
     by_step = {o.step: o for o in outcomes}
     assert len(by_step) == 3
     for n in (2, 3):
@@ -59,7 +100,7 @@ def test_frozen_joints_are_unchanged_bit_for_bit(run):
 
 
 def test_joint_masks_match_the_os_and_the_remaining_joints(run, allegro):
-    outcomes, _ = run
+    outcomes = run[0]
     used = {}
     for out in sorted(outcomes, key=lambda o: o.step):
         for row, seq in enumerate(out.sequence.tolist()):
@@ -71,6 +112,6 @@ def test_joint_masks_match_the_os_and_the_remaining_joints(run, allegro):
 
 
 def test_energy_decreases_over_a_run(run):
-    _, trace = run
+    trace = run[1]
     for n, energies in trace.items():
         assert energies[-1] < 0.7 * energies[0], n
