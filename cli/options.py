@@ -24,5 +24,6 @@ CandidatesOpt = Annotated[int, typer.Option(
          "docs/energies-and-optimizer.md).")]
 RefineOpt = Annotated[int, typer.Option(
     "--refine-steps", min=0,
-    help="Penetration refinement steps after the optimizer, e.g. 200 (0: off, the default; "
-         "it trades success for depth, see docs/energies-and-optimizer.md).")]
+    help="Penetration refinement steps after the optimizer, e.g. 200 (0: off, the default): "
+         "trims what reaches more than 1 mm into an object, see "
+         "docs/energies-and-optimizer.md.")]

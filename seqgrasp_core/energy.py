@@ -61,7 +61,9 @@ class StepContext:
     ``active`` ``(B, K)`` is the joint mask ``J_n`` of each sequence's opposition
     space; ``held`` the objects grasped at steps ``1..n-1``; ``surface`` ``(P, 3)``
     the current object's surface points in its own frame (metres), for the terms
-    that test it against the held objects (``None``: not tested).
+    that test it against the held objects (``None``: not tested);
+    ``depth_allowance`` (m) the depth that ``hop`` lets the hand reach into an object
+    before it counts (0 in MALA; the refinement's, see :mod:`seqgrasp_core.refine`).
     """
 
     hand: HandModel
@@ -71,6 +73,16 @@ class StepContext:
     step: int = 0
     steps: int = 1
     surface: torch.Tensor | None = None
+    depth_allowance: float = 0.0
+
+    @cached_property
+    def penetration_sdfs(self) -> tuple[TorchSDF, list[TorchSDF]]:
+        """``(current object's, [each held object's])`` SDFs that ``hop`` measures depth
+        in: the objects' own, shrunk by ``depth_allowance`` when it is positive."""
+        if self.depth_allowance <= 0.0:
+            return self.sdf, [h.sdf for h in self.held]
+        return (self.sdf.shrunk(self.depth_allowance),
+                [h.sdf.shrunk(self.depth_allowance) for h in self.held])
 
     @cached_property
     def surface_clusters(self) -> PointClusters:

@@ -192,6 +192,7 @@ class TorchSDF:
             raise ValueError(f"an SDF grid must be (R, R, R) with R ≥ 2, "
                              f"not {tuple(values.shape)}")
         self.resolution = r
+        self.padding = padding
         self.flat = values.reshape(-1).contiguous()
         self.lo, self.hi = lo.reshape(3, 1), hi.reshape(3, 1)
         self.per_metre = (r - 1) / (self.hi - self.lo)  # (3, 1) cells per metre
@@ -214,6 +215,15 @@ class TorchSDF:
             self.box_lo.reshape(3), self.box_hi.reshape(3),
             torch.tensor([self.cell_diagonal], dtype=values.dtype, device=values.device)
         )).to(values.dtype).contiguous()
+
+    def shrunk(self, distance: float) -> "TorchSDF":
+        """The object with its surface moved ``distance`` metres inward: every value
+        raised by ``distance``, so a point is inside only where it is more than
+        ``distance`` deep in the original, and its depth is the excess (a depth
+        allowance for ``hop``)."""
+        r = self.resolution
+        return TorchSDF(self.flat.reshape(r, r, r) + distance, self.lo.reshape(3),
+                        self.hi.reshape(3), padding=self.padding)
 
     def sample(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Signed distance ``(...)`` (differentiable, negative inside) and its spatial

@@ -86,6 +86,28 @@ def test_hand_inside_object_penetrates_and_far_hand_does_not(allegro):
     assert term(far).item() == 0.0
 
 
+@pytest.mark.parametrize("allowance", [0.0, 0.002])
+def test_hop_with_a_depth_allowance_sums_only_the_depth_beyond_it(allegro, allowance):
+    """hop equals the brute-force sum of max(0, depth − allowance) over the hand's
+    surface samples, for a hand half inside a box."""
+    from seqgrasp_core.energies.hand_object_penetration import HandObjectPenetration
+    from seqgrasp_core.pose import pose_to_matrix
+
+    box = trimesh.creation.box(extents=(0.06, 0.06, 0.06))
+    sdf = SDFGrid.build(box, 32).to_torch()
+    pose = _pose(np.eye(3), [0.0, 0.0, 0.05], allegro.open_pose)
+    ctx = StepContext(hand=allegro, sdf=sdf, active=allegro.os_masks[:1].clone(),
+                      depth_allowance=allowance)
+    value = HandObjectPenetration()(GraspState(ctx, pose, torch.zeros(1, 2, dtype=torch.long)))
+    with torch.no_grad():
+        t = pose_to_matrix(pose).unsqueeze(1) @ allegro.link_transforms(pose[:, 9:])
+        points = allegro.surface(t)[0].T  # (N, 3), box frame
+        depth = -sdf(points)
+    expected = (depth - allowance).clamp_min(0.0).sum()
+    assert expected > 0.01  # the set-up has points deeper than the allowance
+    assert value.item() == pytest.approx(expected.item(), rel=1e-4)
+
+
 def test_object_inside_held_object_gives_positive_oop(allegro):
     """A held object overlapping the current one: its points inside count, depth > 0."""
     from seqgrasp_core.energies.object_object_penetration import ObjectObjectPenetration

@@ -109,3 +109,15 @@ def test_smooth_sample_is_continuous_and_points_outward(shapes):
     assert torch.allclose(g / g.norm(dim=0), normal, atol=1e-9)
     assert (normal[:, 0] - normal[:, 1]).norm() < 1e-3
     assert torch.allclose(normal.norm(dim=0), torch.ones(2, dtype=torch.float64))
+
+
+def test_shrunk_grid_counts_only_depth_beyond_the_allowance():
+    sphere = trimesh.creation.icosphere(subdivisions=4, radius=0.03)
+    sdf = SDFGrid.build(sphere, 48).to_torch(torch.float64)
+    shrunk = sdf.shrunk(0.001)
+    # Points 3 mm deep, 0.5 mm deep and 2 mm outside, along one axis.
+    points = torch.tensor([[0.027, 0.0, 0.0], [0.0295, 0.0, 0.0], [0.032, 0.0, 0.0]],
+                          dtype=torch.float64)
+    assert torch.allclose(shrunk(points), sdf(points) + 0.001, atol=1e-12)
+    assert shrunk(points).tolist() == pytest.approx([-0.002, 0.0005, 0.003], abs=2e-4)
+    assert torch.equal(shrunk.box_lo, sdf.box_lo) and torch.equal(shrunk.box_hi, sdf.box_hi)
