@@ -8,7 +8,8 @@ grasped so far rigidly attached to the hand frame, and only ``J_n`` may move.
 Beyond the paper, each sequence may optimize ``candidates`` grasps of object ``n``
 at once (same opposition space, same held objects, different starts and MALA draws)
 and keep the one with the lowest final energy: a multi-start of the same
-optimization, costing ``candidates`` times the iterations.
+optimization, run as ``candidates`` times as many rows of one batch (on a CPU well
+under ``candidates`` times the time, see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ ProgressFn = Callable[[int, str, int, int, float], None]
 def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy,
              config: GenerateConfig, progress: ProgressFn | None = None) -> list[StepOutcome]:
     """Run Algorithm 1 on ``objects`` for ``config.batch`` sequences."""
+    if config.candidates < 1:
+        raise ValueError(f"candidates must be at least 1, not {config.candidates}")
     device = torch.device(config.device)
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
     b = config.batch
