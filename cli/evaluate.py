@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import user_errors, warn_plugin_failures
-from .options import (BatchOpt, CandidatesOpt, DeviceOpt, HandOpt, RefineOpt, SeedOpt, StepsOpt,
-                      SurfacePointsOpt)
+from .options import (AllowanceOpt, BatchOpt, CandidatesOpt, DeviceOpt, HandOpt, RefineOpt,
+                      SeedOpt, StepsOpt, SurfacePointsOpt)
 
 
 @user_errors
@@ -24,6 +24,7 @@ def evaluate(
     max_objects: Annotated[int, typer.Option("--max-objects", help="Objects per sequence.")] = 4,
     steps: StepsOpt = 6000,
     refine_steps: RefineOpt = 0,
+    refine_allowance: AllowanceOpt = 1.0,
     candidates: CandidatesOpt = 1,
     surface_points: SurfacePointsOpt = None,
     seed: SeedOpt = 0,
@@ -51,6 +52,7 @@ def evaluate(
                               max_objects=max_objects, steps=steps, seed=seed, device=device,
                               workers=workers, validate_workers=workers, out=out,
                               refine_steps=refine_steps, candidates=candidates,
+                              refine_allowance=refine_allowance / 1000.0,
                               surface_points=surface_points,
                               work_dir=work)
         report = run_eval(request, plugins, on_sequence=lambda i, n, names: console.print(

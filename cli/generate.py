@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import user_errors, warn_plugin_failures
-from .options import (BatchOpt, CandidatesOpt, DeviceOpt, HandOpt, RefineOpt, SeedOpt, StepsOpt,
-                      SurfacePointsOpt)
+from .options import (AllowanceOpt, BatchOpt, CandidatesOpt, DeviceOpt, HandOpt, RefineOpt,
+                      SeedOpt, StepsOpt, SurfacePointsOpt)
 
 
 @user_errors
@@ -23,6 +23,7 @@ def generate(
     batch: BatchOpt = 256,
     steps: StepsOpt = 6000,
     refine_steps: RefineOpt = 0,
+    refine_allowance: AllowanceOpt = 1.0,
     candidates: CandidatesOpt = 1,
     surface_points: SurfacePointsOpt = None,
     seed: SeedOpt = 0,
@@ -63,6 +64,7 @@ def generate(
                               scale_objects=scale_objects, batch=batch, steps=steps, seed=seed,
                               device=device, energy=tuple(energy or ()), os_order=tuple(os_ or ()),
                               out=out, workers=workers, refine_steps=refine_steps,
+                              refine_allowance=refine_allowance / 1000.0,
                               candidates=candidates, surface_points=surface_points)
     console = Console(stderr=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

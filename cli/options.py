@@ -17,6 +17,10 @@ SurfacePointsOpt = Annotated[Optional[int], typer.Option(
     "--surface-points",
     help="Hand surface samples for the penetration term (default: the hand's own, 3000 "
          "for the Allegro; fewer is faster and deeper, see docs/energies-and-optimizer.md).")]
+AllowanceOpt = Annotated[float, typer.Option(
+    "--refine-allowance", min=0.0,
+    help="Depth in mm that the refinement leaves alone (default 1: keeps the success "
+         "rate; 0 pushes the hand out of the object, shallower but less often held).")]
 CandidatesOpt = Annotated[int, typer.Option(
     "--candidates", min=1,
     help="Grasps optimized per sequence and object, keeping the lowest-energy one (1: the "

@@ -35,6 +35,7 @@ class EvalRequest:
     max_objects: int = 4
     steps: int = 6000
     refine_steps: int = RefineConfig.steps
+    refine_allowance: float = RefineConfig.depth_allowance  # m
     candidates: int = 1
     surface_points: int | None = None
     seed: int = 0
@@ -75,6 +76,7 @@ def run_eval(request: EvalRequest, plugins: Plugins,
         summary = run_generate(GenerateRequest(
             hand=spec.name, objects=seq, scale_objects=True, batch=request.batch,
             steps=request.steps, refine_steps=request.refine_steps,
+            refine_allowance=request.refine_allowance,
             candidates=request.candidates,
             surface_points=request.surface_points, seed=request.seed + i, device=request.device,
             out=run_path, workers=request.workers), plugins, progress=progress)
@@ -94,7 +96,9 @@ def run_eval(request: EvalRequest, plugins: Plugins,
                      "diversity": row["diversity_rad"]})
     report = {"hand": spec.name, "sequences": [[p.stem for p in s] for s in sequences],
               "batch": request.batch, "steps": request.steps,
-              "refine_steps": request.refine_steps, "candidates": request.candidates,
+              "refine_steps": request.refine_steps,
+              "refine_allowance_mm": request.refine_allowance * 1000.0,
+              "candidates": request.candidates,
               "surface_points": request.surface_points,
               "seed": request.seed,
               "validator": request.validator, "rows": rows}

@@ -99,6 +99,7 @@ class GenerateRequest:
     out: Path = Path("run.parquet")
     workers: int = 1
     refine_steps: int = RefineConfig.steps
+    refine_allowance: float = RefineConfig.depth_allowance  # m
     candidates: int = 1  # grasps optimized per sequence and object (best kept)
     surface_points: int | None = None  # hand surface samples for `hop`; the hand's own if None
 
@@ -137,7 +138,8 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
     config = GenerateConfig(batch=request.batch, seed=request.seed, device=str(device),
                             os_order=tuple(request.os_order) or None,
                             mala=MalaConfig(steps=request.steps),
-                            refine=RefineConfig(steps=request.refine_steps),
+                            refine=RefineConfig(steps=request.refine_steps,
+                                                depth_allowance=request.refine_allowance),
                             candidates=request.candidates)
     t0 = time.perf_counter()
     if request.workers > 1:

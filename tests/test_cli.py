@@ -45,9 +45,16 @@ def test_refine_steps_are_recorded_and_move_the_grasps(mesh_dir, tmp_path):
         assert result.exit_code == 0, result.output
         meta = json.loads(pq.read_schema(out).metadata[b"seqgrasp"])
         assert meta["refine"]["steps"] == steps
+        assert meta["refine"]["depth_allowance"] == pytest.approx(0.001)  # 1 mm default
         runs[steps] = pq.read_table(out).to_pylist()
     assert [r["pose"] for r in runs[0]] != [r["pose"] for r in runs[5]]
     assert [r["contact_index"] for r in runs[0]] == [r["contact_index"] for r in runs[5]]
+    out = tmp_path / "allowance0.parquet"
+    result = _run("generate", "--object", mesh_dir / "a.obj", "--batch", 4, "--steps", 10,
+                  "--seed", 3, "--refine-steps", 5, "--refine-allowance", 0, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert json.loads(pq.read_schema(out).metadata[b"seqgrasp"])["refine"][
+        "depth_allowance"] == 0.0
     bad = _run("generate", "--object", mesh_dir / "a.obj", "--refine-steps", -1,
                "--out", tmp_path / "bad.parquet")
     assert bad.exit_code != 0 and not (tmp_path / "bad.parquet").exists()
