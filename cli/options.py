@@ -24,7 +24,7 @@ AllowanceOpt = Annotated[float, typer.Option(
 CandidatesOpt = Annotated[int, typer.Option(
     "--candidates", min=1,
     help="Grasps optimized per sequence and object, keeping the lowest-energy one (1: the "
-         "paper's single run; K costs K times the iterations, see "
+         "paper's single run; K runs K times the rows in one batch, see "
          "docs/energies-and-optimizer.md).")]
 RefineOpt = Annotated[int, typer.Option(
     "--refine-steps", min=0,
