@@ -93,14 +93,17 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
         mask = state.mask_of(os_index)[alive]
         sdf = obj.sdf(config.sdf_resolution).to_torch(hand.open_pose.dtype, device)
         surf = torch.as_tensor(obj.surface_points, dtype=hand.open_pose.dtype, device=device)
-        ctx = StepContext(hand=hand, sdf=sdf, active=mask.to(device),
-                          held=[_subset(h, ids, alive, device) for ids, h in held],
-                          surface=surf)
+
+        def context(seqs, _sdf=sdf, _surf=surf, _os=os_index):
+            """The step's context for the rows ``seqs`` (sequence ids, may repeat)."""
+            return StepContext(hand=hand, sdf=_sdf, active=state.mask_of(_os)[seqs].to(device),
+                               held=[_subset(h, ids, seqs, device) for ids, h in held],
+                               surface=_surf)
+
+        ctx = context(alive)
         # Candidate rows: each alive sequence ``candidates`` times, side by side.
         rows = alive.repeat_interleave(config.candidates)
-        ctx_rows = ctx if config.candidates == 1 else StepContext(
-            hand=hand, sdf=sdf, active=state.mask_of(os_index)[rows].to(device),
-            held=[_subset(h, ids, rows, device) for ids, h in held], surface=surf)
+        ctx_rows = ctx if config.candidates == 1 else context(rows)
         start = initial_poses(obj.mesh, palm_c, palm_n, joints[rows], generator)
         label = _os_label(hand, os_index[alive])
 
