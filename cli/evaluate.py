@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import user_errors, warn_plugin_failures
-from .options import (AllowanceOpt, BatchOpt, CandidatesOpt, DeviceOpt, HandOpt, RefineOpt,
-                      SeedOpt, StepsOpt, SurfacePointsOpt)
+from .options import (AllowanceOpt, BatchOpt, CandidateDepthOpt, CandidatesOpt, DeviceOpt,
+                      HandOpt, RefineOpt, SeedOpt, StepsOpt, SurfacePointsOpt)
 
 
 @user_errors
@@ -26,6 +26,7 @@ def evaluate(
     refine_steps: RefineOpt = 0,
     refine_allowance: AllowanceOpt = 1.0,
     candidates: CandidatesOpt = 1,
+    candidate_depth: CandidateDepthOpt = 4.0,
     surface_points: SurfacePointsOpt = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
@@ -52,6 +53,7 @@ def evaluate(
                               max_objects=max_objects, steps=steps, seed=seed, device=device,
                               workers=workers, validate_workers=workers, out=out,
                               refine_steps=refine_steps, candidates=candidates,
+                              candidate_depth_limit=candidate_depth / 1000.0,
                               refine_allowance=refine_allowance / 1000.0,
                               surface_points=surface_points,
                               work_dir=work)

@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import user_errors, warn_plugin_failures
-from .options import (AllowanceOpt, BatchOpt, CandidatesOpt, DeviceOpt, HandOpt, RefineOpt,
-                      SeedOpt, StepsOpt, SurfacePointsOpt)
+from .options import (AllowanceOpt, BatchOpt, CandidateDepthOpt, CandidatesOpt, DeviceOpt,
+                      HandOpt, RefineOpt, SeedOpt, StepsOpt, SurfacePointsOpt)
 
 
 @user_errors
@@ -25,6 +25,7 @@ def generate(
     refine_steps: RefineOpt = 0,
     refine_allowance: AllowanceOpt = 1.0,
     candidates: CandidatesOpt = 1,
+    candidate_depth: CandidateDepthOpt = 4.0,
     surface_points: SurfacePointsOpt = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
@@ -65,7 +66,8 @@ def generate(
                               device=device, energy=tuple(energy or ()), os_order=tuple(os_ or ()),
                               out=out, workers=workers, refine_steps=refine_steps,
                               refine_allowance=refine_allowance / 1000.0,
-                              candidates=candidates, surface_points=surface_points)
+                              candidates=candidates, candidate_depth_limit=candidate_depth / 1000.0,
+                              surface_points=surface_points)
     console = Console(stderr=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("E={task.fields[energy]:.4g}"), TimeElapsedColumn(),

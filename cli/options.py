@@ -26,6 +26,11 @@ CandidatesOpt = Annotated[int, typer.Option(
     help="Grasps optimized per sequence and object, keeping the lowest-energy one (1: the "
          "paper's single run; K runs K times the rows in one batch, see "
          "docs/energies-and-optimizer.md).")]
+CandidateDepthOpt = Annotated[float, typer.Option(
+    "--candidate-depth", min=0.0,
+    help="With --candidates K: a candidate reaching more than this many mm into an "
+         "object (or one object into another) loses to any that does not (default 4: "
+         "catches links buried in the object, see docs/energies-and-optimizer.md).")]
 RefineOpt = Annotated[int, typer.Option(
     "--refine-steps", min=0,
     help="Penetration refinement steps after the optimizer, e.g. 200 (0: off, the default): "

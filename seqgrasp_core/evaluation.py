@@ -23,6 +23,7 @@ from .pipeline import GenerateRequest, run_generate
 from .plugins import Plugins
 from .refine import RefineConfig
 from .runfile import read_run
+from .sequence import GenerateConfig
 from .validation import summarize, validate_table, with_results
 
 
@@ -37,6 +38,7 @@ class EvalRequest:
     refine_steps: int = RefineConfig.steps
     refine_allowance: float = RefineConfig.depth_allowance  # m
     candidates: int = 1
+    candidate_depth_limit: float = GenerateConfig.candidate_depth_limit  # m
     surface_points: int | None = None
     seed: int = 0
     device: str = "cpu"
@@ -78,6 +80,7 @@ def run_eval(request: EvalRequest, plugins: Plugins,
             steps=request.steps, refine_steps=request.refine_steps,
             refine_allowance=request.refine_allowance,
             candidates=request.candidates,
+            candidate_depth_limit=request.candidate_depth_limit,
             surface_points=request.surface_points, seed=request.seed + i, device=request.device,
             out=run_path, workers=request.workers), plugins, progress=progress)
         for out in summary["outcomes"]:
@@ -99,6 +102,7 @@ def run_eval(request: EvalRequest, plugins: Plugins,
               "refine_steps": request.refine_steps,
               "refine_allowance_mm": request.refine_allowance * 1000.0,
               "candidates": request.candidates,
+              "candidate_depth_limit_mm": request.candidate_depth_limit * 1000.0,
               "surface_points": request.surface_points,
               "seed": request.seed,
               "validator": request.validator, "rows": rows}

@@ -101,6 +101,7 @@ class GenerateRequest:
     refine_steps: int = RefineConfig.steps
     refine_allowance: float = RefineConfig.depth_allowance  # m
     candidates: int = 1  # grasps optimized per sequence and object (best kept)
+    candidate_depth_limit: float = GenerateConfig.candidate_depth_limit  # m
     surface_points: int | None = None  # hand surface samples for `hop`; the hand's own if None
 
 
@@ -140,7 +141,8 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
                             mala=MalaConfig(steps=request.steps),
                             refine=RefineConfig(steps=request.refine_steps,
                                                 depth_allowance=request.refine_allowance),
-                            candidates=request.candidates)
+                            candidates=request.candidates,
+                            candidate_depth_limit=request.candidate_depth_limit)
     t0 = time.perf_counter()
     if request.workers > 1:
         size_range = PAPER_SIZE_RANGE if request.scale_objects else None
@@ -165,6 +167,7 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
         "mala": config.mala.__dict__,
         "refine": config.refine.__dict__,
         "candidates": config.candidates,
+        "candidate_depth_limit": config.candidate_depth_limit,
     }
     write_run(request.out, table, metadata)
     return {"rows": table.num_rows, "seconds": seconds, "outcomes": outcomes,

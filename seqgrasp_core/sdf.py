@@ -293,3 +293,12 @@ class TorchSDF:
             out = torch.zeros(size, dtype=points.dtype, device=points.device)
             return out + 0.0 * points.sum()  # keep the graph connected
         return _DepthSum.apply(points, self, batch, size, valid)
+
+    def depth_max(self, points: torch.Tensor, batch: torch.Tensor, size: int) -> torch.Tensor:
+        """Deepest point inside the object per sequence, ``(size,)`` metres (0 where no
+        point is inside; no gradient). ``points`` ``(3, ...)`` with ``batch`` the
+        sequence of each point (``points.shape[1:]`` flattened)."""
+        with torch.no_grad():
+            depth = (-self.sample(points.reshape(3, -1))[0]).clamp(min=0.0)
+            out = torch.zeros(size, dtype=depth.dtype, device=depth.device)
+            return out.scatter_reduce(0, batch.reshape(-1), depth, "amax")

@@ -7,9 +7,10 @@ grasped so far rigidly attached to the hand frame, and only ``J_n`` may move.
 
 Beyond the paper, each sequence may optimize ``candidates`` grasps of object ``n``
 at once (same opposition space, same held objects, different starts and MALA draws)
-and keep the one with the lowest final energy: a multi-start of the same
-optimization, run as ``candidates`` times as many rows of one batch (on a CPU well
-under ``candidates`` times the time, see docs/benchmarks.md).
+and keep the one with the lowest final energy among those without a deep overlap
+(:mod:`seqgrasp_core.candidates`): a multi-start of the same optimization, run as
+``candidates`` times as many rows of one batch (on a CPU well under ``candidates``
+times the time, see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from typing import Callable
 
 import torch
 
+from .candidates import best_candidates, deepest_penetration
 from .energy import GraspState, HeldObject, StepContext, WeightedEnergy
 from .hand_model import HandModel
 from .initialization import initial_poses
 from .objects import GraspObject
 from .opposition import OppositionState, check_fixed_order
-from .optimizer import MalaConfig, OptimizationResult, optimize
+from .optimizer import MalaConfig, optimize
 from .refine import RefineConfig, refine, refinement_energy
 
 
@@ -38,7 +40,8 @@ class GenerateConfig:
     refine: RefineConfig = field(default_factory=RefineConfig)
     os_order: tuple[str, ...] | None = None
     sdf_resolution: int = 64
-    candidates: int = 1  # grasps optimized per sequence and step; the lowest energy is kept
+    candidates: int = 1  # grasps optimized per sequence and step; the best is kept
+    candidate_depth_limit: float = 0.004  # m: deeper candidates lose (see .candidates)
 
 
 @dataclass
@@ -115,7 +118,10 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
         result = optimize(energy, ctx_rows, start.to(device), os_index[rows].to(device),
                           config.mala, generator, progress=report)
         if config.candidates > 1:
-            result = best_candidates(result, config.candidates)
+            deepest = deepest_penetration(
+                GraspState(ctx_rows, result.pose.detach(), result.contact_index))
+            result = best_candidates(result, config.candidates, deepest,
+                                     config.candidate_depth_limit)
         pose, total, terms = result.pose.detach(), result.energy, result.terms
         if config.refine.steps > 0:
             if dense_hand is None:
@@ -137,18 +143,6 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
         held.append((alive, HeldObject.attach(sdf, pose, surf)))
         state.use(os_index)
     return outcomes
-
-
-def best_candidates(result: OptimizationResult, candidates: int) -> OptimizationResult:
-    """The lowest-energy grasp of each group of ``candidates`` consecutive rows of
-    ``result`` (``B·candidates`` rows in, ``B`` out; a NaN energy never wins)."""
-    energy = torch.nan_to_num(result.energy, nan=float("inf"))
-    groups = energy.shape[0] // candidates
-    pick = energy.view(groups, candidates).argmin(1) + torch.arange(
-        groups, device=energy.device) * candidates
-    return OptimizationResult(result.pose[pick], result.contact_index[pick],
-                              result.energy[pick], {k: v[pick] for k, v in result.terms.items()},
-                              result.acceptance)
 
 
 def _subset(held: HeldObject, ids: torch.Tensor, alive: torch.Tensor, device) -> HeldObject:

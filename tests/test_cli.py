@@ -62,17 +62,20 @@ def test_refine_steps_are_recorded_and_move_the_grasps(mesh_dir, tmp_path):
 
 def test_candidates_keep_one_grasp_per_sequence_in_one_process_and_in_workers(
         mesh_dir, tmp_path):
-    """--candidates K optimizes K grasps per sequence and keeps the lowest-energy one:
-    the file still has one row per sequence and step, and the kept energies are lower."""
+    """--candidates K optimizes K grasps per sequence and keeps the best one (the
+    lowest energy within --candidate-depth, recorded in the metadata): the file still
+    has one row per sequence and step, and the kept energies are lower."""
     mean_energy = {}
-    for candidates, workers in ((1, 1), (4, 1), (4, 2)):
+    for candidates, workers, depth in ((1, 1, None), (4, 1, None), (4, 2, 2.5)):
         out = tmp_path / f"candidates{candidates}_{workers}.parquet"
+        limit = () if depth is None else ("--candidate-depth", depth)
         result = _run("generate", "--object", mesh_dir / "a.obj", "--object", mesh_dir / "b.stl",
                       "--batch", 6, "--steps", 60, "--seed", 5, "--workers", workers,
-                      "--candidates", candidates, "--out", out)
+                      "--candidates", candidates, *limit, "--out", out)
         assert result.exit_code == 0, result.output
         meta = json.loads(pq.read_schema(out).metadata[b"seqgrasp"])
         assert meta["candidates"] == candidates and meta["batch"] == 6
+        assert meta["candidate_depth_limit"] == pytest.approx((depth or 4.0) / 1000.0)
         rows = pq.read_table(out).to_pylist()
         assert sorted(r["sequence_id"] for r in rows if r["step"] == 1) == list(range(6))
         mean_energy[candidates, workers] = sum(r["energy_total"] for r in rows) / len(rows)

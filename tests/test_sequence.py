@@ -12,7 +12,7 @@ from seqgrasp_core.objects import demo_object_paths, load_object
 from seqgrasp_core.opposition import OppositionState, check_fixed_order
 from seqgrasp_core import sequence
 from seqgrasp_core.optimizer import MalaConfig, OptimizationResult
-from seqgrasp_core.sequence import GenerateConfig, best_candidates, generate
+from seqgrasp_core.sequence import GenerateConfig, generate
 
 
 def test_thumb_index_removes_thumb_palm_and_index_palm(allegro):
@@ -35,54 +35,60 @@ def test_fixed_order_rejects_unknown_and_used_spaces(allegro_spec):
         check_fixed_order(allegro_spec, ["thumb-index", "thumb-palm"])
 
 
-def test_best_candidates_keeps_the_lowest_energy_of_each_group():
-    energy = torch.tensor([3.0, 1.0, 2.0, float("nan"), 5.0, 4.0])
-    pose = torch.arange(6.0)[:, None].expand(6, 4).clone()
-    contacts = torch.arange(12).view(6, 2)
-    result = OptimizationResult(pose, contacts, energy, {"fc": energy * 10}, 0.25)
-    best = best_candidates(result, 3)
-    assert best.pose[:, 0].tolist() == [1.0, 5.0]  # a NaN energy never wins
-    assert best.contact_index.tolist() == [[2, 3], [10, 11]]
-    assert best.energy.tolist() == [1.0, 4.0]
-    assert best.terms["fc"].tolist() == [10.0, 40.0]
-    assert best.acceptance == 0.25
-
-
 @pytest.fixture(scope="module", params=[1, 2], ids=["one candidate", "two candidates"])
 def run(request, allegro, plugins):
     """Three demo objects; with two candidates, every optimizer result is recorded."""
     objects = [load_object(p) for p in demo_object_paths()[:3]]
     energy = WeightedEnergy({t.name: (t, t.default_weight) for t in plugins.energy_terms})
     config = GenerateConfig(batch=12, seed=1, mala=MalaConfig(steps=150),
-                            candidates=request.param)
+                            candidates=request.param, candidate_depth_limit=LIMIT)
     trace: dict[int, list[float]] = {}
     optimized: list[OptimizationResult] = []
+    deepest: list[torch.Tensor] = []
 
     def recording(*args, **kwargs):
         optimized.append(sequence_optimize(*args, **kwargs))
         return optimized[-1]
 
-    sequence_optimize = sequence.optimize
+    def recording_depth(*args):
+        deepest.append(sequence_deepest(*args))
+        return deepest[-1]
+
+    sequence_optimize, sequence_deepest = sequence.optimize, sequence.deepest_penetration
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sequence, "optimize", recording)
+        patch.setattr(sequence, "deepest_penetration", recording_depth)
         outcomes = generate(allegro, objects, energy, config,
                             progress=lambda n, _l, _i, _s, e: trace.setdefault(n, []).append(e))
-    return outcomes, trace, optimized, request.param
+    return outcomes, trace, optimized, deepest, request.param
 
 
-def test_each_sequence_keeps_its_lowest_energy_candidate(run):
-    outcomes, _, optimized, k = run
+LIMIT = 0.002  # m: tight, so that short runs have candidates beyond it
+
+
+def test_each_sequence_keeps_its_best_candidate(run):
+    """The kept grasp is the lowest-energy candidate within the depth limit, or the
+    lowest-energy one when no candidate is within it."""
+    outcomes, _, optimized, deepest, k = run
     assert len(optimized) == len(outcomes) == 3
-    for out, result in zip(outcomes, optimized):
+    assert len(deepest) == (3 if k > 1 else 0)
+    beyond = changed = 0
+    for n, (out, result) in enumerate(zip(outcomes, optimized)):
         b = len(out.sequence)
         assert result.pose.shape[0] == b * k and out.pose.shape[0] == b
-        groups = result.energy.view(b, k)
-        assert torch.equal(out.energy, groups.min(1).values)
-        pick = groups.argmin(1) + torch.arange(b) * k
-        assert torch.equal(out.pose, result.pose[pick])
-        assert torch.equal(out.contact_index, result.contact_index[pick])
+        for seq in range(b):
+            rows = range(seq * k, (seq + 1) * k)
+            within = [r for r in rows if k == 1 or deepest[n][r] <= LIMIT]
+            beyond += k - len(within)
+            best = min(within or rows, key=lambda r: result.energy[r].item())
+            changed += best != min(rows, key=lambda r: result.energy[r].item())
+            assert torch.equal(out.pose[seq], result.pose[best])
+            assert torch.equal(out.contact_index[seq], result.contact_index[best])
+            assert out.energy[seq] == result.energy[best]
         if k > 1:  # the candidates of a sequence really differ
             assert not torch.equal(result.pose[0::k], result.pose[1::k])
+    if k > 1:  # the limit was really tested: it overruled the energy somewhere
+        assert beyond > 0 and changed > 0
 
 
 def test_frozen_joints_are_unchanged_bit_for_bit(run):

@@ -1,0 +1,67 @@
+"""Choosing one grasp among a sequence's candidates (``GenerateConfig.candidates``).
+
+MALA's final energy ranks grasps of the same object well on average, but a weighted
+sum cannot tell a grasp with a few millimetres of spread-out depth from one with a
+whole link buried in the object. A buried link is a local minimum of ``hop``: the
+depths of the points on its opposite faces pull it in opposite directions, so
+neither MALA nor the refinement gets it out (measured in docs/validation.md: in the
+runs of session 7, a finger link through the ring's 22 mm tube, 10.5 mm deep, or
+the thumb's base in the box). So a candidate whose deepest point lies beyond
+``depth_limit`` loses to any candidate within it, and among those the lowest
+energy wins.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .energy import GraspState
+from .optimizer import OptimizationResult
+
+
+def deepest_penetration(state: GraspState) -> torch.Tensor:
+    """``(B,)`` metres: the deepest point of this step's overlaps, on the SDF grids.
+
+    Hand surface points inside the current object (any link) and inside the held
+    objects (links that move at this step: the others are the same for every
+    candidate), held objects' surface points inside the current object, and its
+    points inside them. No gradient.
+    """
+    ctx, size = state.ctx, state.pose.shape[0]
+    with torch.no_grad():
+        points, batch = state.surface_inside(ctx.sdf)
+        deepest = ctx.sdf.depth_max(points, batch, size)
+        for held in ctx.held:
+            points, batch = state.surface_inside(held.sdf, held.hand_to_object,
+                                                 ctx.moving_links)
+            found = [(held.sdf, batch, points),
+                     (ctx.sdf, *state.held_points_in_box(held, ctx.sdf))]
+            if ctx.surface is not None:
+                found.append((held.sdf, *state.object_points_in_held_box(held)))
+            for sdf, batch, points in found:
+                deepest = torch.maximum(deepest, sdf.depth_max(points, batch, size))
+    return deepest
+
+
+def best_candidates(result: OptimizationResult, candidates: int,
+                    deepest: torch.Tensor | None = None,
+                    depth_limit: float = float("inf")) -> OptimizationResult:
+    """The best grasp of each group of ``candidates`` consecutive rows of ``result``
+    (``B·candidates`` rows in, ``B`` out).
+
+    The lowest energy among the candidates whose ``deepest`` ``(B·candidates,)``
+    penetration (m) is at most ``depth_limit``; where none is, the lowest energy of
+    all. A NaN energy never wins.
+    """
+    energy = torch.nan_to_num(result.energy, nan=float("inf"))
+    groups = energy.shape[0] // candidates
+    energy = energy.view(groups, candidates)
+    key = energy
+    if deepest is not None:
+        key = torch.where(deepest.view(groups, candidates) > depth_limit,
+                          float("inf"), energy)
+    pick = torch.where(torch.isinf(key.amin(1)), energy.argmin(1), key.argmin(1))
+    pick = pick + torch.arange(groups, device=energy.device) * candidates
+    return OptimizationResult(result.pose[pick], result.contact_index[pick],
+                              result.energy[pick], {k: v[pick] for k, v in result.terms.items()},
+                              result.acceptance)
