@@ -69,6 +69,7 @@ _STATE: _Worker | None = None
 
 
 def _init(ctx: Context) -> None:
+    """Set up this process (a worker, or the parent for in-process work) for ``ctx``."""
     global _STATE
     _STATE = _Worker(with_hand(ctx), failures=[0] * len(ctx.protocol.directions))
 
@@ -85,14 +86,17 @@ def _scene(objects: tuple[ObjectKey, ...]):
     return st.scenes[objects]
 
 
-def _validate_one(task: StepTask) -> tuple[bool, float]:
+def closed_state(task: StepTask):
+    """Row ``task`` up to the shaking, in this process's scenes (after :func:`_init`):
+    ``(max penetration m, closed joints (K,) rad, drive targets (K,) rad)``, the
+    joints ``None`` when the penetration alone fails the row. Simulator-independent
+    (MuJoCo serves as the geometry engine), so every validator shares it."""
     import mujoco
 
     from .penetration import max_penetration
-    from .simulate import close_fingers, set_state, shake
+    from .simulate import close_fingers, set_state
 
     st = _STATE
-    protocol, settings = st.ctx.protocol, st.ctx.settings
     model, index, data = _scene(task.objects)
     mujoco.mj_resetData(model, data)
     poses = list(task.object_in_hand)
@@ -100,15 +104,49 @@ def _validate_one(task: StepTask) -> tuple[bool, float]:
     mujoco.mj_kinematics(model, data)
     depth = max_penetration(st.ctx.hand, data.geom_xpos, data.geom_xmat,
                             [st.ctx.objects[k].solid for k in task.objects], poses)
-    if depth >= protocol.penetration_threshold:
-        return False, depth * 1000.0
+    if depth >= st.ctx.protocol.penetration_threshold:
+        return depth, None, None
     closed, targets = close_fingers(model, data, index, task.joints, task.closing,
-                                    protocol, settings)
+                                    st.ctx.protocol, st.ctx.settings)
+    return depth, closed, targets
+
+
+def still_holds(task: StepTask, joints, object_poses) -> bool:
+    """Whether the hand at ``joints`` (K,) still touches every object at
+    ``object_poses`` (n × 4×4, hand frame) at the end of a run, none having fallen away
+    from where ``task`` placed it: the end-of-run test, for a simulator that reports
+    its final state."""
+    import mujoco
+    import numpy as np
+
+    from .simulate import LOST_DISTANCE, set_state, touching
+
+    model, index, data = _scene(task.objects)
+    poses = np.asarray(object_poses, dtype=float)
+    if not np.all(np.isfinite(poses)) or not np.all(np.isfinite(joints)):
+        return False
+    moved = np.linalg.norm(poses[:, :3, 3] - task.object_in_hand[:, :3, 3], axis=1)
+    if np.any(moved > LOST_DISTANCE):
+        return False
+    set_state(model, data, index, joints, list(poses))
+    mujoco.mj_kinematics(model, data)
+    return bool(touching(model, data, index, _STATE.ctx.protocol.closing_distance).all())
+
+
+def _validate_one(task: StepTask) -> tuple[bool, float]:
+    from .simulate import shake
+
+    st = _STATE
+    depth, closed, targets = closed_state(task)
+    if closed is None:
+        return False, depth * 1000.0
+    model, index, data = _scene(task.objects)
     # The six runs are independent (each starts from the closed state), so their
     # order cannot change the outcome; trying the direction that failed most often
     # so far first makes a failing row stop sooner.
     order = sorted(range(len(st.failures)), key=lambda k: -st.failures[k])
-    failed = shake(model, data, index, closed, targets, poses, protocol, settings, order)
+    failed = shake(model, data, index, closed, targets, list(task.object_in_hand),
+                   st.ctx.protocol, st.ctx.settings, order)
     if failed is not None:
         st.failures[failed] += 1
     return failed is None, depth * 1000.0
