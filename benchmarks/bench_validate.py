@@ -94,19 +94,18 @@ def main() -> None:
     walls, cpus = [], []
     for i in range(args.repeat):
         c0, t0 = cpu(), time.perf_counter()
-        success, pen = validate_table(table, metadata, spec, validator,
-                                      workers=args.workers)
+        results = validate_table(table, metadata, spec, validator, workers=args.workers)
         walls.append(time.perf_counter() - t0)
         cpus.append(cpu() - c0)
         print(f"  run {i + 1}: {walls[-1]:.1f} s wall, {cpus[-1]:.1f} s CPU, "
-              f"{sum(success)} of {rows} rows pass")
+              f"{sum(r.success for r in results)} of {rows} rows pass")
     for name, value in (("best", min(walls)), ("median", statistics.median(walls))):
         print(f"{args.validator}, {args.workers} workers, {name}: {value:.1f} s for "
               f"{sequences} sequences ({rows} rows): {value / max(sequences, 1):.3f} s per "
               f"sequence, {value / max(rows, 1) * 1000:.1f} ms per row")
     print(f"CPU seconds: best {min(cpus):.1f}, median {statistics.median(cpus):.1f} "
           f"(target: 256 four-object sequences in <= 20 s wall on 2 cores)")
-    for row in summarize(with_results(table, success, pen)):
+    for row in summarize(with_results(table, results)):
         print(f"  {row['objects']} objects: {row['grasps']:4d} grasps, success "
               f"{row['success_rate']:6.2f} %, mean max pen. {row['mean_max_penetration_mm']:.2f}"
               f" mm, diversity {row['diversity_rad']:.3f} rad")

@@ -60,11 +60,13 @@ def evaluate(
         report = run_eval(request, plugins, on_sequence=lambda i, n, names: console.print(
             f"sequence {i + 1}/{n}: {names}"))
     table = Table(title=f"{hand}: {sequences} sequences × {batch} grasps, {steps} steps")
-    for col in ("objects", "grasps", "SR %", "max pen. mm", "s per 256", "diversity rad"):
+    for col in ("objects", "grasps", "SR %", "max pen. mm", "hand pen. mm", "s per 256",
+                "diversity rad"):
         table.add_column(col, justify="right")
     for r in report["rows"]:
         table.add_row(str(r["objects"]), str(r["grasps"]), f"{r['success_rate']:.2f}",
-                      f"{r['penetration_mm']:.2f}", f"{r['seconds_per_256']:.1f}",
+                      f"{r['penetration_mm']:.2f}", f"{r['hand_penetration_mm']:.2f}",
+                      f"{r['seconds_per_256']:.1f}",
                       "–" if r["diversity"] != r["diversity"] else f"{r['diversity']:.3f}")
     Console().print(table)
     if out is not None:

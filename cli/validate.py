@@ -48,20 +48,22 @@ def validate(
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                   transient=True) as bar:
         task = bar.add_task(f"validating with {validator}", total=table.num_rows)
-        success, pen = validate_table(
+        results = validate_table(
             table, metadata, hand, checker, workers=workers, objects_dir=objects,
             progress=lambda done, total: bar.update(task, completed=done, total=total))
-    result = with_results(table, success, pen)
+    result = with_results(table, results)
     meta = {k: v for k, v in metadata.items() if k != "format_version"}
     target = out or default_out(run)
     write_run(target, result, meta)
 
     view = Table(title=f"{run.name}: {validator} validation")
-    for name in ("objects", "grasps", "success %", "mean max pen. mm", "diversity rad"):
+    for name in ("objects", "grasps", "success %", "mean max pen. mm", "hand pen. mm",
+                 "diversity rad"):
         view.add_column(name, justify="right")
     for row in summarize(result):
         view.add_row(str(row["objects"]), str(row["grasps"]), f"{row['success_rate']:.2f}",
                      f"{row['mean_max_penetration_mm']:.2f}",
+                     f"{row['mean_hand_penetration_mm']:.2f}",
                      "–" if row["diversity_rad"] != row["diversity_rad"]
                      else f"{row['diversity_rad']:.3f}")
     console.print(view)

@@ -86,15 +86,16 @@ def run_eval(request: EvalRequest, plugins: Plugins,
         for out in summary["outcomes"]:
             step_seconds.setdefault(out.step, []).append(out.seconds * 256 / len(out.sequence))
         table, metadata = read_run(run_path)
-        success, pen = validate_table(table, metadata, spec, validator,
-                                      workers=request.validate_workers)
-        tables.append(with_results(table, success, pen).replace_schema_metadata(None))
+        results = validate_table(table, metadata, spec, validator,
+                                 workers=request.validate_workers)
+        tables.append(with_results(table, results).replace_schema_metadata(None))
     rows = []
     for row in summarize(pa.concat_tables(tables)):
         times = step_seconds.get(row["objects"], [])
         rows.append({"objects": row["objects"], "grasps": row["grasps"],
                      "success_rate": row["success_rate"],
                      "penetration_mm": row["mean_max_penetration_mm"],
+                     "hand_penetration_mm": row["mean_hand_penetration_mm"],
                      "seconds_per_256": sum(times) / len(times) if times else float("nan"),
                      "diversity": row["diversity_rad"]})
     report = {"hand": spec.name, "sequences": [[p.stem for p in s] for s in sequences],

@@ -9,10 +9,16 @@ from typing import Callable
 
 @dataclass(frozen=True)
 class StepResult:
-    """The outcome of validating step ``n`` of a sequence (objects 1..n held)."""
+    """The outcome of validating step ``n`` of a sequence (objects 1..n held).
+
+    ``max_penetration_mm`` is the largest hand–object or object–object depth (what
+    the 1 cm limit tests); ``hand_penetration_mm`` the largest hand–object depth
+    alone, the paper's "Pene." (NaN from a validator that does not report it).
+    """
 
     success: bool
     max_penetration_mm: float
+    hand_penetration_mm: float = float("nan")
 
 
 class Validator(ABC):

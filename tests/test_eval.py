@@ -35,8 +35,9 @@ def test_eval_writes_a_table_iii_report(mesh_dir, tmp_path):
     assert first["grasps"] == 4
     assert 0.0 <= first["success_rate"] <= 100.0
     assert first["penetration_mm"] >= 0.0 and first["seconds_per_256"] > 0.0
+    assert 0.0 <= first["hand_penetration_mm"] <= first["penetration_mm"]
     assert set(first) == {"objects", "grasps", "success_rate", "penetration_mm",
-                          "seconds_per_256", "diversity"}
+                          "hand_penetration_mm", "seconds_per_256", "diversity"}
 
 
 def test_eval_on_an_empty_folder_is_one_line(tmp_path):

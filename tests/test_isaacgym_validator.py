@@ -82,8 +82,9 @@ def test_the_end_of_run_test_sees_a_held_a_moved_and_a_lost_object(hand):
     or lost to NaN, it fails."""
     q, box, pose = pinched_box(hand)
     task, _ = _task(hand, [(box, pose)], q, mask_of(hand, "ff"))
-    depth, closed, targets = shared.closed_state(task)
-    assert depth < 0.0005 and closed is not None
+    state = shared.closed_state(task)
+    closed = state.joints
+    assert state.depth < 0.0005 and closed is not None
     assert shared.still_holds(task, closed, task.object_in_hand)
     slid = task.object_in_hand.copy()
     slid[0, 0, 3] += 0.12  # 12 cm off the palm: out of reach, yet not fallen (15 cm)
@@ -222,6 +223,7 @@ def test_isaacgym_validator_shakes_each_row_in_six_directions(hand, fake_isaacgy
         results.append(validator.validate(_table(hand, at, joints), {"obj0": mesh}, hand)[0])
     assert [r.success for r in results] == [True, False, False]
     assert results[2].max_penetration_mm == pytest.approx(20.0, abs=3.0)
+    assert results[2].hand_penetration_mm == results[2].max_penetration_mm
     gym = fake_isaacgym
     assert len(gym.envs) == 12 and gym.sims == gym.destroyed == 2  # the deep row: no sim
     steps = PAPER_PROTOCOL.steps
@@ -235,8 +237,7 @@ def test_isaacgym_validator_shakes_each_row_in_six_directions(hand, fake_isaacgy
     assert first["actors"][0]["friction"] == first["actors"][1]["friction"] == 2.0
     # The stand-in's DOF order is reversed: the hand must start at the row's joints.
     task, _ = _task(hand, [(box, pose)], q, mask_of(hand, "ff"))
-    _, closed, targets = shared.closed_state(task)
-    assert np.allclose(first["targets"][::-1], targets, atol=1e-6)
+    assert np.allclose(first["targets"][::-1], shared.closed_state(task).targets, atol=1e-6)
 
 
 def _table(hand, object_in_hand, joints):

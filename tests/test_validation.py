@@ -80,7 +80,8 @@ def pinched_box(hand):
 
 
 def check(hand, objects, q, closing, workers=1):
-    """Validate one step: ``objects`` = [(mesh, pose in hand frame)]."""
+    """Validate one step: ``objects`` = [(mesh, pose in hand frame)]; returns
+    ``(success, max penetration mm, hand–object penetration mm)``."""
     meshes = {f"obj{i}": m for i, (m, _) in enumerate(objects)}
     task = StepTask(0, tuple((f"obj{i}", 1.0) for i in range(len(objects))),
                     np.stack([p for _, p in objects]), q, closing)
@@ -106,7 +107,7 @@ def test_settings_reach_the_compiled_scene(hand):
 
 def test_box_pinched_between_index_and_palm_passes(hand):
     q, box, pose = pinched_box(hand)
-    ok, pen = check(hand, [(box, pose)], q, mask_of(hand, "ff"))
+    ok, pen, _ = check(hand, [(box, pose)], q, mask_of(hand, "ff"))
     assert ok
     assert pen < 0.5
 
@@ -115,7 +116,7 @@ def test_box_beside_open_hand_fails(hand):
     box = trimesh.creation.box(extents=[0.02, 0.025, 0.02])
     q = np.array(hand.open_pose)
     beside = translation(PALM_FACE_X + 0.03, -0.0565 - 0.03, -0.05)
-    ok, pen = check(hand, [(box, beside)], q, mask_of(hand, "ff"))
+    ok, pen, _ = check(hand, [(box, beside)], q, mask_of(hand, "ff"))
     assert not ok
     assert pen == 0.0
 
@@ -123,7 +124,7 @@ def test_box_beside_open_hand_fails(hand):
 def test_object_deep_in_palm_reports_its_depth_and_fails(hand):
     cube = trimesh.creation.box(extents=[0.05, 0.05, 0.05])
     deep = translation(PALM_FACE_X - 0.02 + 0.025, 0.0, -0.045)
-    ok, pen = check(hand, [(cube, deep)], np.array(hand.open_pose), mask_of(hand, "ff"))
+    ok, pen, _ = check(hand, [(cube, deep)], np.array(hand.open_pose), mask_of(hand, "ff"))
     assert not ok
     assert pen == pytest.approx(20.0, abs=3.0)
 
@@ -133,10 +134,11 @@ def test_object_object_penetration_is_measured(hand):
     b = trimesh.creation.icosphere(subdivisions=3, radius=0.015)
     far = 0.2  # well away from the hand: only the two objects overlap
     pa_, pb = translation(far, 0, 0), translation(far + 0.015 + 0.015 - 0.006, 0, 0)
-    ok, pen = check(hand, [(a, pa_), (b, pb)], np.array(hand.open_pose),
-                    mask_of(hand, "ff"))
+    ok, pen, hand_pen = check(hand, [(a, pa_), (b, pb)], np.array(hand.open_pose),
+                              mask_of(hand, "ff"))
     assert not ok
     assert pen == pytest.approx(6.0, abs=0.5)
+    assert hand_pen == 0.0  # the paper's hand–object depth does not count it
 
 
 def _row_pose(object_in_hand: np.ndarray) -> list[float]:
@@ -188,14 +190,20 @@ def make_run(hand, tmp_path, order=(3, 0, 2, 1)):
 def test_results_line_up_with_shuffled_rows(hand, tmp_path):
     table, metadata, rows = make_run(hand, tmp_path)
     calls = []
-    success, pen = validate_table(table, metadata, hand, MuJoCoValidator(), workers=2,
-                                  progress=lambda done, total: calls.append((done, total)))
-    assert success == [r[6] for r in rows]
-    assert pen == pytest.approx([r[7] for r in rows], abs=3.0)
+    results = validate_table(table, metadata, hand, MuJoCoValidator(), workers=2,
+                             progress=lambda done, total: calls.append((done, total)))
+    assert [r.success for r in results] == [r[6] for r in rows]
+    assert [r.max_penetration_mm for r in results] == pytest.approx([r[7] for r in rows],
+                                                                    abs=3.0)
+    # The cube in the palm is a hand–object depth: both measures see it.
+    assert [r.hand_penetration_mm for r in results] == pytest.approx(
+        [r.max_penetration_mm for r in results], abs=1e-6)
     assert calls[-1] == (4, 4)
 
-    out = with_results(table, success, pen)
+    out = with_results(table, results)
     assert out.column_names[:table.num_columns] == table.column_names
+    assert out.column_names[table.num_columns:] == ["success", "max_penetration_mm",
+                                                    "hand_penetration_mm"]
     assert out.schema.field("max_penetration_mm").type == pa.float32()
     assert out.schema.metadata == table.schema.metadata
     summary = summarize(out)

@@ -78,12 +78,12 @@ class IsaacGymValidator(Validator):
                              shared.prepare_objects(tasks, meshes, self.protocol.density),
                              self.protocol, MuJoCoSettings())
         shared._init(ctx)  # this process: scenes for closing and the end-of-run test
-        depth, runs = {}, []
+        depths, runs = {}, []
         for task in tasks:
-            d, closed, targets = shared.closed_state(task)
-            depth[task.row] = d * 1000.0
-            if closed is not None:
-                runs.append(IsaacRun(task, closed, targets))
+            state = shared.closed_state(task)
+            depths[task.row] = (state.depth * 1000.0, state.hand_depth * 1000.0)
+            if state.joints is not None:
+                runs.append(IsaacRun(task, state.joints, state.targets))
         with tempfile.TemporaryDirectory() as folder:
             finals = shake_runs(ctx.urdf_path, ctx.joint_names,
                                 {k: o.body for k, o in ctx.objects.items()}, runs,
@@ -93,4 +93,4 @@ class IsaacGymValidator(Validator):
                   for run in runs}
         if progress:
             progress(len(tasks), len(tasks))
-        return [StepResult(passed.get(t.row, False), depth[t.row]) for t in tasks]
+        return [StepResult(passed.get(t.row, False), *depths[t.row]) for t in tasks]

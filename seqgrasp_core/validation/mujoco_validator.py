@@ -14,7 +14,9 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
-from typing import Callable
+from typing import Callable, NamedTuple
+
+import numpy as np
 
 from ..validator import StepResult, Validator
 from .convex import convex_pieces
@@ -86,14 +88,24 @@ def _scene(objects: tuple[ObjectKey, ...]):
     return st.scenes[objects]
 
 
-def closed_state(task: StepTask):
-    """Row ``task`` up to the shaking, in this process's scenes (after :func:`_init`):
-    ``(max penetration m, closed joints (K,) rad, drive targets (K,) rad)``, the
-    joints ``None`` when the penetration alone fails the row. Simulator-independent
-    (MuJoCo serves as the geometry engine), so every validator shares it."""
+class ClosedState(NamedTuple):
+    """A row up to the shaking: its depths (m) and, unless they fail it, its closed
+    joints and the drives' targets (K,) rad."""
+
+    depth: float          # the largest of the two below
+    hand_depth: float     # hand–object only (the paper's "Pene.")
+    joints: np.ndarray | None
+    targets: np.ndarray | None
+
+
+def closed_state(task: StepTask) -> ClosedState:
+    """Row ``task`` up to the shaking, in this process's scenes (after :func:`_init`);
+    ``joints`` is ``None`` when the penetration alone fails the row.
+    Simulator-independent (MuJoCo serves as the geometry engine), so every validator
+    shares it."""
     import mujoco
 
-    from .penetration import max_penetration
+    from .penetration import penetration_depths
     from .simulate import close_fingers, set_state
 
     st = _STATE
@@ -102,13 +114,14 @@ def closed_state(task: StepTask):
     poses = list(task.object_in_hand)
     set_state(model, data, index, task.joints, poses)
     mujoco.mj_kinematics(model, data)
-    depth = max_penetration(st.ctx.hand, data.geom_xpos, data.geom_xmat,
-                            [st.ctx.objects[k].solid for k in task.objects], poses)
+    hand, between = penetration_depths(st.ctx.hand, data.geom_xpos, data.geom_xmat,
+                                       [st.ctx.objects[k].solid for k in task.objects], poses)
+    depth = max(hand, between)
     if depth >= st.ctx.protocol.penetration_threshold:
-        return depth, None, None
+        return ClosedState(depth, hand, None, None)
     closed, targets = close_fingers(model, data, index, task.joints, task.closing,
                                     st.ctx.protocol, st.ctx.settings)
-    return depth, closed, targets
+    return ClosedState(depth, hand, closed, targets)
 
 
 def still_holds(task: StepTask, joints, object_poses) -> bool:
@@ -133,13 +146,14 @@ def still_holds(task: StepTask, joints, object_poses) -> bool:
     return bool(touching(model, data, index, _STATE.ctx.protocol.closing_distance).all())
 
 
-def _validate_one(task: StepTask) -> tuple[bool, float]:
+def _validate_one(task: StepTask) -> tuple[bool, float, float]:
+    """``(success, max penetration mm, hand–object penetration mm)``."""
     from .simulate import shake
 
     st = _STATE
-    depth, closed, targets = closed_state(task)
+    depth, hand_depth, closed, targets = closed_state(task)
     if closed is None:
-        return False, depth * 1000.0
+        return False, depth * 1000.0, hand_depth * 1000.0
     model, index, data = _scene(task.objects)
     # The six runs are independent (each starts from the closed state), so their
     # order cannot change the outcome; trying the direction that failed most often
@@ -149,10 +163,10 @@ def _validate_one(task: StepTask) -> tuple[bool, float]:
                    st.ctx.protocol, st.ctx.settings, order)
     if failed is not None:
         st.failures[failed] += 1
-    return failed is None, depth * 1000.0
+    return failed is None, depth * 1000.0, hand_depth * 1000.0
 
 
-def _validate_chunk(tasks: list[StepTask]) -> list[tuple[int, bool, float]]:
+def _validate_chunk(tasks: list[StepTask]) -> list[tuple[int, bool, float, float]]:
     return [(t.row, *_validate_one(t)) for t in tasks]
 
 
@@ -171,7 +185,8 @@ def prepare_objects(tasks: list[StepTask], meshes: dict, density: float
 
 def run_tasks(ctx: Context, tasks: list[StepTask], workers: int,
               progress: Callable[[int, int], None] | None = None) -> dict[int, tuple]:
-    """``{row: (success, max_penetration_mm)}``; ``workers`` processes (1 = in-process)."""
+    """``{row: (success, max_penetration_mm, hand_penetration_mm)}``; ``workers``
+    processes (1 = in-process)."""
     ctx = with_hand(ctx)
     library()  # compiled here once, not by every worker at the same time
     results: dict[int, tuple] = {}
@@ -181,8 +196,8 @@ def run_tasks(ctx: Context, tasks: list[StepTask], workers: int,
     if workers <= 1 or len(chunks) <= 1:
         _init(ctx)
         for chunk in chunks:
-            for row, ok, pen in _validate_chunk(chunk):
-                results[row] = (ok, pen)
+            for row, *outcome in _validate_chunk(chunk):
+                results[row] = tuple(outcome)
             done += len(chunk)
             if progress:
                 progress(done, len(tasks))
@@ -205,8 +220,8 @@ def run_tasks(ctx: Context, tasks: list[StepTask], workers: int,
                 os.environ[k] = v
     with pool:
         for fut in as_completed(futures):
-            for row, ok, pen in fut.result():
-                results[row] = (ok, pen)
+            for row, *outcome in fut.result():
+                results[row] = tuple(outcome)
             done += futures[fut]
             if progress:
                 progress(done, len(tasks))
@@ -233,4 +248,5 @@ class MuJoCoValidator(Validator):
                       prepare_objects(tasks, meshes, self.protocol.density),
                       self.protocol, self.settings)
         results = run_tasks(ctx, tasks, max(1, min(workers, os.cpu_count() or 1)), progress)
-        return [StepResult(bool(results[t.row][0]), float(results[t.row][1])) for t in tasks]
+        return [StepResult(bool(ok), float(pen), float(hand))
+                for ok, pen, hand in (results[t.row] for t in tasks)]

@@ -412,7 +412,16 @@ def _apply(t: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 def max_penetration(hand: HandSurface, geom_xpos: np.ndarray, geom_xmat: np.ndarray,
                     bodies: list[Solid], object_in_hand: list[np.ndarray]) -> float:
-    """The step's largest penetration depth (metres), see the module docstring.
+    """The step's largest penetration depth (metres), see the module docstring: the
+    larger of :func:`penetration_depths`."""
+    return max(penetration_depths(hand, geom_xpos, geom_xmat, bodies, object_in_hand))
+
+
+def penetration_depths(hand: HandSurface, geom_xpos: np.ndarray, geom_xmat: np.ndarray,
+                       bodies: list[Solid], object_in_hand: list[np.ndarray]
+                       ) -> tuple[float, float]:
+    """``(hand–object, object–object)`` largest depths (metres, ≥ 0) of a step; the
+    first is the paper's "Pene." (Table III: between the hand and all grasped objects).
 
     ``geom_xpos`` ``(G, 3)`` / ``geom_xmat`` ``(G, 9)`` place the primitives in the hand
     frame (MuJoCo's ``data`` after forward kinematics); ``bodies[i]`` is object i's real
@@ -444,9 +453,10 @@ def max_penetration(hand: HandSurface, geom_xpos: np.ndarray, geom_xmat: np.ndar
         for n, k in enumerate(near):
             if reach[n].any():
                 worst = depth_into_primitive(prims[k], cloud, into[n], worst)
+    between = 0.0
     for i, (a, ca) in enumerate(zip(bodies, centres)):
         for j, (b, cb) in enumerate(zip(bodies, centres)):
             if i != j and np.linalg.norm(ca - cb) <= a.radius + b.radius:
                 i_in_j = np.linalg.inv(object_in_hand[j]) @ object_in_hand[i]
-                worst = depth_into(b, a.samples, i_in_j, worst)
-    return max(worst, 0.0)
+                between = depth_into(b, a.samples, i_in_j, between)
+    return max(worst, 0.0), max(between, 0.0)

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import MeshError, RunFileError, SeqGraspError
 from ..objects import MESH_SUFFIXES, file_sha256, read_mesh
+from ..validator import StepResult
 
 
 def load_run_meshes(metadata: dict, objects_dir: str | Path | None = None) -> dict:
@@ -56,29 +57,29 @@ def _hash_folder(folder: Path) -> dict[str, Path]:
 def validate_table(table, metadata: dict, hand_spec, validator, workers: int = 1,
                    progress: Callable[[int, int], None] | None = None, *,
                    objects_dir: str | Path | None = None
-                   ) -> tuple[list[bool], list[float]]:
-    """``(success, max_penetration_mm)`` per row of ``table``, in row order."""
+                   ) -> list[StepResult]:
+    """One :class:`~seqgrasp_core.validator.StepResult` per row of ``table``, in row order."""
     if not validator.available():
         raise SeqGraspError(f"validator {validator.name!r} is not available",
                             validator.unavailable_hint)
     if table.num_rows == 0:
-        return [], []
+        return []
     meshes = load_run_meshes(metadata, objects_dir)
     unknown = sorted(set(table.column("object_sha256").to_pylist()) - set(meshes))
     if unknown:
         raise RunFileError(f"rows name object sha256 {unknown[0][:12]}…, which the run's "
                            "metadata does not list", "regenerate the run file")
-    results = validator.validate(table, meshes, hand_spec, workers=workers,
-                                 progress=progress)
-    return [r.success for r in results], [r.max_penetration_mm for r in results]
+    return validator.validate(table, meshes, hand_spec, workers=workers, progress=progress)
 
 
-def with_results(table, success: list[bool], max_penetration_mm: list[float]):
-    """``table`` plus the ``success`` and ``max_penetration_mm`` columns (replaced if present)."""
+def with_results(table, results: list[StepResult]):
+    """``table`` plus the ``success``, ``max_penetration_mm`` and
+    ``hand_penetration_mm`` columns (replaced if present)."""
     import pyarrow as pa
 
-    for name, values, kind in (("success", success, pa.bool_()),
-                               ("max_penetration_mm", max_penetration_mm, pa.float32())):
+    for name, kind in (("success", pa.bool_()), ("max_penetration_mm", pa.float32()),
+                       ("hand_penetration_mm", pa.float32())):
+        values = [getattr(r, name) for r in results]
         column = pa.array(values, type=kind)
         if name in table.column_names:
             table = table.set_column(table.column_names.index(name), name, column)
@@ -91,7 +92,9 @@ def summarize(table) -> list[dict]:
     """One row per number of objects held (the ``step``), like the paper's Table III.
 
     ``success_rate`` is the percentage of rows at that step that passed;
-    ``mean_max_penetration_mm`` the mean over all rows of that step;
+    ``mean_max_penetration_mm`` the mean over all rows of that step, and
+    ``mean_hand_penetration_mm`` the same for the hand–object depth alone (the
+    paper's "Pene."; NaN where the table has no such column);
     ``diversity_rad`` the standard deviation of the grasp vector
     ``[pose (9), joints (K)]`` over the successful rows, per dimension, averaged over
     the dimensions (NaN with fewer than two successes).
@@ -99,6 +102,8 @@ def summarize(table) -> list[dict]:
     step = table.column("step").to_numpy().astype(int)
     ok = np.asarray(table.column("success").to_pylist(), dtype=bool)
     pen = np.asarray(table.column("max_penetration_mm").to_pylist(), dtype=float)
+    hand = (np.asarray(table.column("hand_penetration_mm").to_pylist(), dtype=float)
+            if "hand_penetration_mm" in table.column_names else np.full(len(pen), np.nan))
     g = np.concatenate((np.asarray(table.column("pose").to_pylist(), dtype=float),
                         np.asarray(table.column("joints").to_pylist(), dtype=float)), axis=1)
     rows = []
@@ -109,6 +114,7 @@ def summarize(table) -> list[dict]:
             "objects": n, "grasps": int(at.sum()), "successes": int((at & ok).sum()),
             "success_rate": 100.0 * float(ok[at].mean()),
             "mean_max_penetration_mm": float(pen[at].mean()),
+            "mean_hand_penetration_mm": float(hand[at].mean()),
             "diversity_rad": float(good.std(axis=0).mean()) if len(good) > 1 else float("nan"),
         })
     return rows
