@@ -9,31 +9,20 @@ import importlib.machinery
 import sys
 import types
 import xml.etree.ElementTree as ET
-from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 import pytest
 import trimesh
 
-from seqgrasp_core.hand_spec import HandSpec
 from seqgrasp_core.validation import PAPER_PROTOCOL
 from seqgrasp_core.validation import mujoco_validator as shared
-from seqgrasp_core.validation.scene import MuJoCoSettings, SceneObject, scene_object
+from seqgrasp_core.validation.scene import MuJoCoSettings, scene_object
 from seqgrasp_core.validation.steps import StepTask
 from seqgrasp_core.validation.urdf_assets import object_urdf
 
-from test_validation import PALM_FACE_X, mask_of, pinched_box, translation
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SEQGRASP_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def hand() -> HandSpec:
-    return HandSpec.from_files(Path(str(files("seqgrasp_allegro") / "hand.toml")))
+from test_validation import (PALM_FACE_X, _cache, hand, mask_of,  # noqa: F401 (fixtures)
+                             pinched_box, translation)
 
 
 def test_object_urdf_carries_the_pieces_and_the_real_mass(tmp_path):
