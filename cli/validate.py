@@ -57,7 +57,7 @@ def validate(
     write_run(target, result, meta)
 
     view = Table(title=f"{run.name}: {validator} validation")
-    for name in ("objects", "grasps", "success %", "mean max pen. mm", "hand pen. mm",
+    for name in ("objects", "grasps", "success %", "max pen. mm", "hand pen. mm",
                  "diversity rad"):
         view.add_column(name, justify="right")
     for row in summarize(result):
