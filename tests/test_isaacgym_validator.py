@@ -62,7 +62,7 @@ def _task(hand, objects, q, closing):
     ctx = shared.Context(str(hand.urdf_path), hand.joint_names,
                          shared.prepare_objects([task], meshes, PAPER_PROTOCOL.density),
                          PAPER_PROTOCOL, MuJoCoSettings())
-    shared._init(ctx)
+    shared.init_process(ctx)
     return task, meshes
 
 

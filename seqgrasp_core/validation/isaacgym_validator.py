@@ -77,7 +77,7 @@ class IsaacGymValidator(Validator):
         ctx = shared.Context(str(hand.urdf_path), tuple(hand.joint_names),
                              shared.prepare_objects(tasks, meshes, self.protocol.density),
                              self.protocol, MuJoCoSettings())
-        shared._init(ctx)  # this process: scenes for closing and the end-of-run test
+        shared.init_process(ctx)  # this process: scenes for closing and the end-of-run test
         depths, runs = {}, []
         for task in tasks:
             state = shared.closed_state(task)

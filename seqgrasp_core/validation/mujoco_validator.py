@@ -70,7 +70,7 @@ class _Worker:
 _STATE: _Worker | None = None
 
 
-def _init(ctx: Context) -> None:
+def init_process(ctx: Context) -> None:
     """Set up this process (a worker, or the parent for in-process work) for ``ctx``."""
     global _STATE
     _STATE = _Worker(with_hand(ctx), failures=[0] * len(ctx.protocol.directions))
@@ -99,7 +99,7 @@ class ClosedState(NamedTuple):
 
 
 def closed_state(task: StepTask) -> ClosedState:
-    """Row ``task`` up to the shaking, in this process's scenes (after :func:`_init`);
+    """Row ``task`` up to the shaking, in this process's scenes (after :func:`init_process`);
     ``joints`` is ``None`` when the penetration alone fails the row.
     Simulator-independent (MuJoCo serves as the geometry engine), so every validator
     shares it."""
@@ -130,7 +130,6 @@ def still_holds(task: StepTask, joints, object_poses) -> bool:
     from where ``task`` placed it: the end-of-run test, for a simulator that reports
     its final state."""
     import mujoco
-    import numpy as np
 
     from .simulate import LOST_DISTANCE, set_state, touching
 
@@ -194,7 +193,7 @@ def run_tasks(ctx: Context, tasks: list[StepTask], workers: int,
     chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
     done = 0
     if workers <= 1 or len(chunks) <= 1:
-        _init(ctx)
+        init_process(ctx)
         for chunk in chunks:
             for row, *outcome in _validate_chunk(chunk):
                 results[row] = tuple(outcome)
@@ -209,7 +208,7 @@ def run_tasks(ctx: Context, tasks: list[StepTask], workers: int,
     os.environ.update({k: "1" for k in _BLAS_THREADS})
     try:
         pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)),
-                                   mp_context=get_context("spawn"), initializer=_init,
+                                   mp_context=get_context("spawn"), initializer=init_process,
                                    initargs=(ctx,))
         futures = {pool.submit(_validate_chunk, c): len(c) for c in chunks}
     finally:
