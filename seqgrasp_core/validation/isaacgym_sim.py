@@ -118,45 +118,26 @@ def _shake_batch(gym, urdf_path, joint_names, bodies, runs, protocol, settings, 
             path = object_urdf(folder, f"object{i}", bodies[key])
             assets[key] = gym.load_asset(sim, str(folder), path.name, object_options)
 
-        envs = []  # (env, hand actor, [(object actor, body handle, mass)], run, direction)
         spacing = 0.5
         lower, upper = gymapi.Vec3(-spacing, -spacing, -spacing), gymapi.Vec3(spacing, spacing, spacing)
         per_row = int(np.ceil(np.sqrt(len(runs) * len(protocol.directions))))
+        envs = []  # (env, hand actor, [(object actor, body handle, force)], run)
         for run in runs:
-            for d in range(len(protocol.directions)):
-                group = len(envs)
+            for direction in protocol.directions:
                 env = gym.create_env(sim, lower, upper, per_row)
-                actor = gym.create_actor(env, hand, gymapi.Transform(), "hand", group, HAND_FILTER)
-                gym.set_actor_dof_properties(env, actor, dof_props)
-                state = np.zeros(len(dof_names), dtype=gymapi.DofState.dtype)
-                state["pos"] = run.joints[order]
-                gym.set_actor_dof_states(env, actor, state, gymapi.STATE_ALL)
-                gym.set_actor_dof_position_targets(env, actor,
-                                                   run.targets[order].astype(np.float32))
-                _set_friction(gym, env, actor, protocol.friction)
-                held = []
-                for k, (key, pose) in enumerate(zip(run.task.objects, run.task.object_in_hand)):
-                    place = gymapi.Transform()
-                    place.p = gymapi.Vec3(*map(float, pose[:3, 3]))
-                    place.r = gymapi.Quat(*_quat_xyzw(pose[:3, :3]))
-                    obj = gym.create_actor(env, assets[key], place, f"object{k}", group, 0)
-                    _set_friction(gym, env, obj, protocol.friction)
-                    held.append((obj, gym.get_actor_rigid_body_handle(env, obj, 0),
-                                 bodies[key].mass))
-                envs.append((env, actor, held, run, d))
+                envs.append((env, *_populate(gym, env, len(envs), hand, dof_props, order, assets,
+                                             bodies, run, protocol, direction), run))
 
+        no_torque = gymapi.Vec3(0.0, 0.0, 0.0)
         for _ in range(protocol.steps):
-            for env, _, held, _, d in envs:
-                direction = np.asarray(protocol.directions[d]) * protocol.acceleration
-                for _, body, mass in held:
-                    force = gymapi.Vec3(*map(float, mass * direction))
-                    gym.apply_body_forces(env, body, force, gymapi.Vec3(0.0, 0.0, 0.0),
-                                          gymapi.ENV_SPACE)
+            for env, _, held, _ in envs:
+                for _, body, force in held:
+                    gym.apply_body_forces(env, body, force, no_torque, gymapi.ENV_SPACE)
             gym.simulate(sim)
             gym.fetch_results(sim, True)
 
         out: dict[int, list] = {}
-        for env, actor, held, run, d in envs:
+        for env, actor, held, run in envs:
             q = np.empty(len(dof_names))
             q[order] = gym.get_actor_dof_states(env, actor, gymapi.STATE_POS)["pos"]
             poses = []
@@ -167,6 +148,32 @@ def _shake_batch(gym, urdf_path, joint_names, bodies, runs, protocol, settings, 
         return out
     finally:
         gym.destroy_sim(sim)
+
+
+def _populate(gym, env, group: int, hand, dof_props, order, assets, bodies, run: IsaacRun,
+              protocol: ValidationProtocol, direction) -> tuple:
+    """The hand and the row's objects in ``env`` (collision group ``group``), the hand
+    closed and its drives set; returns ``(hand actor, [(object actor, body handle,
+    force)])``, the force being the object's mass × the test acceleration along
+    ``direction`` (N, env frame = hand frame)."""
+    actor = gym.create_actor(env, hand, gymapi.Transform(), "hand", group, HAND_FILTER)
+    gym.set_actor_dof_properties(env, actor, dof_props)
+    state = np.zeros(len(order), dtype=gymapi.DofState.dtype)
+    state["pos"] = run.joints[order]
+    gym.set_actor_dof_states(env, actor, state, gymapi.STATE_ALL)
+    gym.set_actor_dof_position_targets(env, actor, run.targets[order].astype(np.float32))
+    _set_friction(gym, env, actor, protocol.friction)
+    accel = np.asarray(direction) * protocol.acceleration
+    held = []
+    for k, (key, pose) in enumerate(zip(run.task.objects, run.task.object_in_hand)):
+        place = gymapi.Transform()
+        place.p = gymapi.Vec3(*map(float, pose[:3, 3]))
+        place.r = gymapi.Quat(*_quat_xyzw(pose[:3, :3]))
+        obj = gym.create_actor(env, assets[key], place, f"object{k}", group, 0)
+        _set_friction(gym, env, obj, protocol.friction)
+        held.append((obj, gym.get_actor_rigid_body_handle(env, obj, 0),
+                     gymapi.Vec3(*map(float, bodies[key].mass * accel))))
+    return actor, held
 
 
 def _set_friction(gym, env, actor, friction: float) -> None:
