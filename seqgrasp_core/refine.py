@@ -6,9 +6,11 @@ samples: a grasp keeps the depth it had mid-run (the validator measured 4.1 mm o
 average for one object at the paper's settings, docs/validation.md). For uses that
 need shallow grasps (replay on hardware, a penetration-free dataset), the
 refinement continues from MALA's grasps with the run's energy at its final weights,
-the terms named in ``scales`` re-weighted (by default ``hop`` ×30 and ``fc`` left
+the terms named in ``scales`` re-weighted (by default ``hop`` ×3 and ``fc`` left
 out: force closure's normals carry no gradient, so with ``fc`` in, descent stalls),
-``hop`` evaluated on a denser hand surface (``surface_points`` samples) and counting
+``hop`` evaluated on a dense hand surface (``surface_points`` samples, 40000: under
+2 mm apart on the Allegro, near the validator's 1 mm; ``hop`` sums depth over
+samples, so ×3 at 40000 weighs depth per unit area as ×30 did at 4000) and counting
 only depth beyond ``depth_allowance`` (1 mm), and the contacts fixed.
 
 The allowance is what keeps the success rate: in the MuJoCo validator a grasp that
@@ -48,8 +50,8 @@ class RefineConfig:
     """
 
     steps: int = 0
-    scales: tuple[tuple[str, float], ...] = (("hop", 30.0), ("fc", 0.0))
-    surface_points: int = 4000
+    scales: tuple[tuple[str, float], ...] = (("hop", 3.0), ("fc", 0.0))
+    surface_points: int = 40000
     depth_allowance: float = 0.001
     step_size: float = 1e-3
     grow: float = 1.2

@@ -153,3 +153,27 @@ def test_link_level_test_keeps_every_overlapping_sphere_pair(allegro):
     candidates = set(zip(pair.tolist(), batch.tolist()))
     assert overlapping and overlapping <= candidates
     assert len(candidates) < 0.5 * pairs.shape[0] * 64  # and the test prunes
+
+
+def test_a_dense_surface_covers_every_link_evenly(allegro_spec):
+    """Beyond the farthest-point limit the samples are a random subset of area samples:
+    exactly the count asked for, and no part of the surface far from a sample."""
+    from scipy.spatial import cKDTree
+
+    from seqgrasp_core.hand_geometry import sample_primitives
+    from seqgrasp_core.hand_model import FARTHEST_POINT_LIMIT, HandModel
+
+    count = FARTHEST_POINT_LIMIT + 4000
+    dense = HandModel(allegro_spec, surface_points=count)
+    assert dense.surface_local.shape == (count, 3)
+    prims, _ = read_collision_primitives(allegro_spec.urdf_path)
+    probe, links = sample_primitives(prims, 20000, seed=7)  # an independent area sample
+    # Nominal spacing (m): the primitives' total area per sample. Random points at that
+    # density leave a random surface point a median 0.47 spacings from the nearest.
+    spacing = np.sqrt(sum(p.trimesh().area for p in prims) / count)
+    for link in set(links):
+        mine = dense.surface_local[dense.surface_link == dense.link_names.index(link)]
+        theirs = probe[[k for k, name in enumerate(links) if name == link]]
+        gap, _ = cKDTree(mine.double().numpy()).query(theirs)
+        assert gap.max() < 2.5 * spacing, (link, gap.max() / spacing)
+        assert np.median(gap) < 0.6 * spacing, (link, np.median(gap) / spacing)

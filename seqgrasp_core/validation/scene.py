@@ -48,6 +48,8 @@ class MuJoCoSettings:
     close_iterations: int = 40
     close_step: float = 0.05  # rad, largest joint change per closing iteration
     noslip_iterations: int = 0
+    settle_speed: float | None = None  # m/s; None: every run takes the protocol's full time
+    settle_checks: int = 5
 
 
 @dataclass(frozen=True)

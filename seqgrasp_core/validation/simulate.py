@@ -177,19 +177,28 @@ def shake(model, data, index: SceneIndex, joints: np.ndarray, targets: np.ndarra
     import mujoco
 
     n_steps = max(1, int(round(protocol.duration / settings.timestep)))
+    position = (np.asarray(index.object_qpos)[:, None] + np.arange(3)).ravel()
+    free_dof = model.jnt_dofadr[model.body_jntadr[np.asarray(index.object_body, dtype=int)]]
+    velocity = (free_dof[:, None] + np.arange(3)).ravel()  # a free joint's linear part
+    settle = settings.settle_speed
     for k in (range(len(protocol.directions)) if order is None else order):
         mujoco.mj_resetData(model, data)
         set_state(model, data, index, joints, object_poses)
         data.ctrl[index.actuator] = targets
         model.opt.gravity[:] = np.asarray(protocol.directions[k]) * protocol.acceleration
-        start = np.array([data.qpos[a:a + 3] for a in index.object_qpos])
+        start = data.qpos[position]
+        still = 0  # consecutive checks with every object slower than ``settle``
         for step in range(n_steps):
             mujoco.mj_step(model, data)
             if step % CHECK_EVERY == CHECK_EVERY - 1:
-                now = np.array([data.qpos[a:a + 3] for a in index.object_qpos])
-                if np.any(np.linalg.norm(now - start, axis=1) > LOST_DISTANCE) or \
-                        not np.all(np.isfinite(now)):
+                moved2 = np.square(data.qpos[position] - start).reshape(-1, 3).sum(1)
+                if not np.all(moved2 <= LOST_DISTANCE ** 2):  # also false for NaN
                     return k
+                if settle is not None:
+                    speed2 = np.square(data.qvel[velocity]).reshape(-1, 3).sum(1)
+                    still = still + 1 if np.all(speed2 < settle ** 2) else 0
+                    if still >= settings.settle_checks:
+                        break  # at rest: the run's end state is already reached
         mujoco.mj_kinematics(model, data)
         if not touching(model, data, index, protocol.closing_distance).all():
             return k
