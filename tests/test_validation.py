@@ -19,7 +19,7 @@ from seqgrasp_core.validation import PAPER_PROTOCOL, summarize, validate_table, 
 from seqgrasp_core.validation.mujoco_validator import (Context, MuJoCoValidator,
                                                        prepare_objects, run_tasks)
 from seqgrasp_core.validation.scene import MuJoCoSettings, build_model
-from seqgrasp_core.validation.simulate import set_state
+from seqgrasp_core.validation.simulate import CHECK_EVERY, set_state
 from seqgrasp_core.validation.steps import StepTask
 
 PALM_FACE_X = 0.0111  # the Allegro palm box's +x face (hand frame, metres)
@@ -79,7 +79,7 @@ def pinched_box(hand):
     return q, box, translation((PALM_FACE_X + top) / 2, c[1], c[2])
 
 
-def check(hand, objects, q, closing, workers=1):
+def check(hand, objects, q, closing, workers=1, settings=None):
     """Validate one step: ``objects`` = [(mesh, pose in hand frame)]; returns
     ``(success, max penetration mm, hand–object penetration mm)``."""
     meshes = {f"obj{i}": m for i, (m, _) in enumerate(objects)}
@@ -87,7 +87,7 @@ def check(hand, objects, q, closing, workers=1):
                     np.stack([p for _, p in objects]), q, closing)
     ctx = Context(str(hand.urdf_path), hand.joint_names,
                   prepare_objects([task], meshes, PAPER_PROTOCOL.density),
-                  PAPER_PROTOCOL, MuJoCoSettings())
+                  PAPER_PROTOCOL, settings or MuJoCoSettings())
     return run_tasks(ctx, [task], workers)[0]
 
 
@@ -119,6 +119,27 @@ def test_box_beside_open_hand_fails(hand):
     ok, pen, _ = check(hand, [(box, beside)], q, mask_of(hand, "ff"))
     assert not ok
     assert pen == 0.0
+
+
+def test_a_run_at_rest_ends_early_with_the_same_outcome(hand, monkeypatch):
+    import mujoco
+
+    steps = []
+    step = mujoco.mj_step
+    monkeypatch.setattr(mujoco, "mj_step", lambda m, d: (steps.append(1), step(m, d)))
+    q, box, pose = pinched_box(hand)
+    full = MuJoCoSettings(settle_speed=None)
+    assert check(hand, [(box, pose)], q, mask_of(hand, "ff"), settings=full)[0]
+    per_run = round(PAPER_PROTOCOL.duration / full.timestep)
+    assert len(steps) == 6 * per_run  # every direction, to the end
+    steps.clear()
+    settled = MuJoCoSettings(settle_speed=0.001)
+    assert check(hand, [(box, pose)], q, mask_of(hand, "ff"), settings=settled)[0]
+    assert 6 * settled.settle_checks * CHECK_EVERY <= len(steps) < 3 * per_run
+    # A box that falls never comes to rest: it fails as before.
+    beside = translation(PALM_FACE_X + 0.03, -0.0565 - 0.03, -0.05)
+    assert not check(hand, [(trimesh.creation.box(extents=[0.02, 0.025, 0.02]), beside)],
+                     np.array(hand.open_pose), mask_of(hand, "ff"), settings=settled)[0]
 
 
 def test_object_deep_in_palm_reports_its_depth_and_fails(hand):

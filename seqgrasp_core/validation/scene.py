@@ -34,6 +34,10 @@ class MuJoCoSettings:
     procedure sets each finger's target, so the drives press on the object.
     ``noslip_iterations`` runs MuJoCo's noslip post-processor, which makes friction
     hard (0: off; see docs/validation.md for how much it moves success rates).
+    ``settle_speed`` (m/s), off by default, ends a run as soon as every object has
+    moved slower than it at ``settle_checks`` consecutive checks (10 steps apart), and
+    tests touch there: faster, but not the protocol, since an object at rest for half
+    a second can still slip out later (docs/validation.md measures how often).
     """
 
     timestep: float = 1.0 / 120.0
@@ -48,7 +52,7 @@ class MuJoCoSettings:
     close_iterations: int = 40
     close_step: float = 0.05  # rad, largest joint change per closing iteration
     noslip_iterations: int = 0
-    settle_speed: float | None = None  # m/s; None: every run takes the protocol's full time
+    settle_speed: float | None = None  # m/s; None (default): every run takes the full time
     settle_checks: int = 5
 
 
