@@ -126,7 +126,8 @@ def test_a_run_at_rest_ends_early_with_the_same_outcome(hand, monkeypatch):
 
     steps = []
     step = mujoco.mj_step
-    monkeypatch.setattr(mujoco, "mj_step", lambda m, d: (steps.append(1), step(m, d)))
+    monkeypatch.setattr(mujoco, "mj_step",
+                        lambda m, d, n=1: (steps.extend([1] * n), step(m, d, n)))
     q, box, pose = pinched_box(hand)
     full = MuJoCoSettings(settle_speed=None)
     assert check(hand, [(box, pose)], q, mask_of(hand, "ff"), settings=full)[0]

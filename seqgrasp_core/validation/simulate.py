@@ -188,9 +188,10 @@ def shake(model, data, index: SceneIndex, joints: np.ndarray, targets: np.ndarra
         model.opt.gravity[:] = np.asarray(protocol.directions[k]) * protocol.acceleration
         start = data.qpos[position]
         still = 0  # consecutive checks with every object slower than ``settle``
-        for step in range(n_steps):
-            mujoco.mj_step(model, data)
-            if step % CHECK_EVERY == CHECK_EVERY - 1:
+        for done in range(0, n_steps, CHECK_EVERY):
+            count = min(CHECK_EVERY, n_steps - done)
+            mujoco.mj_step(model, data, count)  # the steps between checks, in C
+            if count == CHECK_EVERY:
                 moved2 = np.square(data.qpos[position] - start).reshape(-1, 3).sum(1)
                 if not np.all(moved2 <= LOST_DISTANCE ** 2):  # also false for NaN
                     return k
