@@ -8,7 +8,9 @@ neither MALA nor the refinement gets it out (measured in docs/validation.md: in 
 runs of session 7, a finger link through the ring's 22 mm tube, 10.5 mm deep, or
 the thumb's base in the box). So a candidate whose deepest point lies beyond
 ``depth_limit`` loses to any candidate within it, and among those the lowest
-energy wins.
+energy wins. When every candidate is beyond it, the shallowest wins: a buried link
+stays buried through the refinement, so among buried grasps the one buried least
+is the one most likely to hold and the one that adds least to the mean depth.
 """
 
 from __future__ import annotations
@@ -50,17 +52,22 @@ def best_candidates(result: OptimizationResult, candidates: int,
     (``B·candidates`` rows in, ``B`` out).
 
     The lowest energy among the candidates whose ``deepest`` ``(B·candidates,)``
-    penetration (m) is at most ``depth_limit``; where none is, the lowest energy of
-    all. A NaN energy never wins.
+    penetration (m) is at most ``depth_limit``; where none is, the shallowest (the
+    lowest energy among equally deep ones). Without ``deepest``, the lowest energy.
+    A NaN energy never wins while another candidate's energy is finite.
     """
     energy = torch.nan_to_num(result.energy, nan=float("inf"))
     groups = energy.shape[0] // candidates
     energy = energy.view(groups, candidates)
-    key = energy
+    pick = energy.argmin(1)
     if deepest is not None:
-        key = torch.where(deepest.view(groups, candidates) > depth_limit,
-                          float("inf"), energy)
-    pick = torch.where(torch.isinf(key.amin(1)), energy.argmin(1), key.argmin(1))
+        depth = deepest.view(groups, candidates)
+        within = torch.where(depth > depth_limit, float("inf"), energy)
+        # Shallowest of all; a NaN energy counts as infinitely deep.
+        depth = torch.where(torch.isinf(energy), float("inf"), depth)
+        shallowest = torch.where(depth == depth.amin(1, keepdim=True), energy,
+                                 float("inf")).argmin(1)
+        pick = torch.where(torch.isinf(within.amin(1)), shallowest, within.argmin(1))
     pick = pick + torch.arange(groups, device=energy.device) * candidates
     return OptimizationResult(result.pose[pick], result.contact_index[pick],
                               result.energy[pick], {k: v[pick] for k, v in result.terms.items()},

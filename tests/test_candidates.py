@@ -31,16 +31,25 @@ def test_best_candidates_keeps_the_lowest_energy_of_each_group():
 
 def test_a_candidate_beyond_the_depth_limit_loses_to_any_within_it():
     energy = torch.tensor([3.0, 1.0, 2.0,     # the lowest energy is 9 mm deep
-                           5.0, 4.0, 6.0,     # every candidate too deep: lowest energy
-                           2.0, float("nan"), 7.0])  # the NaN is shallow but never wins
+                           5.0, 4.0, 6.0,     # every candidate too deep: the shallowest
+                           2.0, float("nan"), 7.0,  # the NaN is shallow but never wins
+                           9.0, 8.0, 1.0])    # too deep, two equally: the lower energy
     deepest = torch.tensor([0.001, 0.009, 0.003,
                             0.005, 0.006, 0.007,
-                            0.008, 0.0, 0.002])
+                            0.008, 0.0, 0.002,
+                            0.006, 0.006, 0.011])
     best = best_candidates(_result(energy), 3, deepest, depth_limit=0.004)
-    assert best.pose[:, 0].tolist() == [2.0, 4.0, 8.0]
-    assert best.energy.tolist() == [2.0, 4.0, 7.0]
+    assert best.pose[:, 0].tolist() == [2.0, 3.0, 8.0, 10.0]
+    assert best.energy.tolist() == [2.0, 5.0, 7.0, 8.0]
     # Without a limit, the energy alone decides.
-    assert best_candidates(_result(energy), 3, deepest).pose[:, 0].tolist() == [1.0, 4.0, 6.0]
+    assert best_candidates(_result(energy), 3, deepest).pose[:, 0].tolist() == [1.0, 4.0, 6.0,
+                                                                                 11.0]
+
+
+def test_the_shallowest_of_buried_candidates_skips_a_nan_energy():
+    energy = torch.tensor([float("nan"), 3.0, 2.0])
+    deepest = torch.tensor([0.005, 0.007, 0.009])
+    assert best_candidates(_result(energy), 3, deepest, 0.004).pose[:, 0].tolist() == [1.0]
 
 
 def _pose(trans, joints):
