@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from .energy import GraspState
+from .kinematics import apply, invert
 from .optimizer import OptimizationResult
 
 
@@ -27,13 +28,26 @@ def deepest_penetration(state: GraspState) -> torch.Tensor:
     Hand surface points inside the current object (any link) and inside the held
     objects (links that move at this step: the others are the same for every
     candidate), held objects' surface points inside the current object, and its
-    points inside them. No gradient.
+    points inside them. With the current object's surface points (``ctx.surface``),
+    also those points inside the hand's collision primitives (exact depths), and the
+    held objects' points inside the moving links' primitives: an object that pierces
+    a link has little of the link's surface inside it (a capsule through the palm),
+    so the hand's points alone miss that overlap. No gradient.
     """
     ctx, size = state.ctx, state.pose.shape[0]
     with torch.no_grad():
         points, batch = state.surface_inside(ctx.sdf)
         deepest = ctx.sdf.depth_max(points, batch, size)
+        links = state.links_hand_t
+        if ctx.surface is not None:
+            in_hand = apply(invert(state.hand_to_object_t).unsqueeze(2),
+                            ctx.surface.T.unsqueeze(-1))  # (3, P, B)
+            deepest = torch.maximum(deepest, state.hand.depth_in_primitives(links, in_hand))
         for held in ctx.held:
+            in_hand = apply(invert(held.hand_to_object).unsqueeze(2),
+                            held.surface.points.unsqueeze(-1))
+            deepest = torch.maximum(deepest, state.hand.depth_in_primitives(
+                links, in_hand, ctx.moving_links))
             points, batch = state.surface_inside(held.sdf, held.hand_to_object,
                                                  ctx.moving_links)
             found = [(held.sdf, batch, points),

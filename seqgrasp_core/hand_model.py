@@ -16,14 +16,15 @@ from . import native
 from .errors import HandSpecError
 from .hand_geometry import read_collision_primitives, sample_primitives
 from .hand_spec import HandSpec
-from .kinematics import (LinkPoses, apply, dot, link_frames, place_points, rotate, take,
-                         to_matrices)
+from .kinematics import (LinkPoses, apply, compose, dot, invert, link_frames, place_points,
+                         rotate, take, to_matrices)
 from .objects import farthest_point_sample
 
 # Farthest-point thinning costs O(count × pool): 4 s for 4000 samples, minutes for
 # 40000. Beyond this many, a random subset of the area samples is taken instead: at
 # that density (under 3.5 mm apart on the Allegro) plain area sampling is already even.
 FARTHEST_POINT_LIMIT = 8000
+PRIMITIVE_KINDS = ("box", "sphere", "cylinder")  # as hand_geometry.Primitive.kind
 
 _CHUNK_BUFFERS = ("coarse_centre", "coarse_link", "coarse_radius2", "coarse_children",
                   "chunk_points", "chunk_valid", "chunk_centre", "chunk_radius")
@@ -101,9 +102,32 @@ class HandModel(torch.nn.Module):
         self._build_surface(prims, link_index, surface_points or spec.surface_points, seed, dtype)
         self._build_contacts(link_index, dtype)
         self._build_spheres(prims, parents, link_index, dtype)
+        self._build_primitives(prims, link_index, dtype)
         self.to(device)
 
     # -- construction -------------------------------------------------------
+
+    def _build_primitives(self, prims, link_index, dtype) -> None:
+        """The collision primitives for exact point depths: ``prim_link`` ``(P,)``,
+        ``prim_kind`` ``(P,)`` (:data:`PRIMITIVE_KINDS`), ``prim_half`` ``(P, 3)`` m (box:
+        half extents; sphere: ``(r, 0, 0)``; cylinder: ``(r, half length, 0)``) and
+        ``prim_from_link`` ``(3, 4, P)``, link frame to primitive frame."""
+        half, from_link = [], []
+        for p in prims:
+            if p.kind == "box":
+                half.append([v / 2 for v in p.size])
+            elif p.kind == "sphere":
+                half.append([p.size[0], 0.0, 0.0])
+            else:
+                half.append([p.size[0], p.size[1] / 2, 0.0])
+            from_link.append(np.linalg.inv(p.origin)[:3])
+        self.register_buffer("prim_link", torch.tensor([link_index[p.link] for p in prims],
+                                                       dtype=torch.long))
+        self.register_buffer("prim_kind", torch.tensor([PRIMITIVE_KINDS.index(p.kind)
+                                                        for p in prims], dtype=torch.long))
+        self.register_buffer("prim_half", torch.tensor(half, dtype=dtype).reshape(-1, 3))
+        self.register_buffer("prim_from_link", torch.tensor(
+            np.asarray(from_link), dtype=dtype).reshape(-1, 3, 4).permute(1, 2, 0).contiguous())
     def _build_link_joints(self, parents, link_index, dtype) -> None:
         joint_of_child = {}
         for frame_name in self.link_names:
@@ -423,6 +447,34 @@ class HandModel(torch.nn.Module):
             keep = box_gap2(centre, lo, hi) <= self.chunk_radius[chunk] ** 2
         keep = keep.nonzero()[:, 0]
         return chunk[keep], batch[keep], tuple(take(p, keep) for p in parts)
+
+    def depth_in_primitives(self, links: torch.Tensor, points: torch.Tensor,
+                            link_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B,)`` m: the deepest of hand-frame ``points`` ``(3, N, B)`` inside the
+        collision primitives of the links posed by ``links`` ``(3, 4, L, B)`` (only the
+        links where ``link_mask`` ``(B, L)`` is true); 0 where none is inside. Exact
+        (the primitives' own signed distances), no gradient."""
+        size = points.shape[-1]
+        deepest = torch.zeros(size, dtype=points.dtype, device=points.device)
+        with torch.no_grad():
+            for p in range(len(self.prim_link)):
+                link = int(self.prim_link[p])
+                hand_to_prim = compose(self.prim_from_link[..., p, None],
+                                       invert(links[:, :, link]))  # (3, 4, B)
+                local = apply(hand_to_prim.unsqueeze(2), points).abs()  # (3, N, B)
+                half = self.prim_half[p]
+                kind = PRIMITIVE_KINDS[int(self.prim_kind[p])]
+                if kind == "box":
+                    depth = (half[:, None, None] - local).amin(0)
+                elif kind == "sphere":
+                    depth = half[0] - local.norm(dim=0)
+                else:
+                    depth = torch.minimum(half[0] - local[:2].norm(dim=0), half[1] - local[2])
+                depth = depth.amax(0).clamp_min(0.0)
+                if link_mask is not None:
+                    depth = torch.where(link_mask[:, link], depth, 0.0)
+                deepest = torch.maximum(deepest, depth)
+        return deepest
 
     def moving_links(self, active: torch.Tensor) -> torch.Tensor:
         """``(B, L)`` bool: the link moves with the ``active`` ``(B, K)`` joints."""

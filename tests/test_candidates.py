@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import trimesh
@@ -116,5 +117,34 @@ def test_deepest_counts_the_current_object_inside_a_held_one(allegro):
     assert deepest.item() == pytest.approx(expected, abs=1e-3)
     ctx.surface = None  # without the current object's points the overlap goes unseen
     ctx.__dict__.pop("surface_clusters", None)
+    deepest = deepest_penetration(GraspState(ctx, pose, torch.zeros(1, 2, dtype=torch.long)))
+    assert deepest.item() == 0.0
+
+
+@pytest.mark.parametrize("kind", ["box", "cylinder"])
+def test_deepest_counts_an_object_that_pierces_a_link(allegro, allegro_spec, kind):
+    """A 5 mm ball in the middle of the largest box (the palm) or cylinder (a
+    fingertip): none of the hand's surface is in the ball, so only the ball's points
+    see the overlap, as deep as their signed distance to the link's mesh (brute force
+    with trimesh; its cylinder is a 24-gon, 0.1 mm inside the true one)."""
+    from seqgrasp_core.hand_geometry import read_collision_primitives
+
+    prims, _ = read_collision_primitives(allegro_spec.urdf_path)
+    links = allegro.link_transforms(allegro.open_pose[None])[0].double().numpy()
+    meshes = [p.trimesh().apply_transform(links[allegro.link_names.index(p.link)])
+              for p in prims]
+    target = max((m for m, p in zip(meshes, prims) if p.kind == kind), key=lambda m: m.volume)
+    centre = np.array(target.bounding_box_oriented.centroid)
+    ball = trimesh.creation.icosphere(subdivisions=3, radius=0.005)
+    surface = torch.as_tensor(sample_surface(ball, 200), dtype=torch.float32)
+    pose = _pose(-torch.as_tensor(centre, dtype=torch.float32), allegro.open_pose)
+    ctx = StepContext(hand=allegro, sdf=SDFGrid.build(ball, 16).to_torch(),
+                      active=allegro.os_masks[:1].clone(), surface=surface)
+    deepest = deepest_penetration(GraspState(ctx, pose, torch.zeros(1, 2, dtype=torch.long)))
+    points = surface.double().numpy() + centre
+    expected = max(trimesh.proximity.signed_distance(m, points).max() for m in meshes)
+    assert expected > 0.003  # millimetres inside the link
+    assert deepest.item() == pytest.approx(expected, abs=2e-4)
+    ctx.surface = None  # the hand's own points alone do not see it
     deepest = deepest_penetration(GraspState(ctx, pose, torch.zeros(1, 2, dtype=torch.long)))
     assert deepest.item() == 0.0
