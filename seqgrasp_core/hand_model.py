@@ -128,6 +128,7 @@ class HandModel(torch.nn.Module):
         self.register_buffer("prim_half", torch.tensor(half, dtype=dtype).reshape(-1, 3))
         self.register_buffer("prim_from_link", torch.tensor(
             np.asarray(from_link), dtype=dtype).reshape(-1, 3, 4).permute(1, 2, 0).contiguous())
+
     def _build_link_joints(self, parents, link_index, dtype) -> None:
         joint_of_child = {}
         for frame_name in self.link_names:
