@@ -24,7 +24,6 @@ from .objects import farthest_point_sample
 # 40000. Beyond this many, a random subset of the area samples is taken instead: at
 # that density (under 3.5 mm apart on the Allegro) plain area sampling is already even.
 FARTHEST_POINT_LIMIT = 8000
-PRIMITIVE_KINDS = ("box", "sphere", "cylinder")  # as hand_geometry.Primitive.kind
 
 _CHUNK_BUFFERS = ("coarse_centre", "coarse_link", "coarse_radius2", "coarse_children",
                   "chunk_points", "chunk_valid", "chunk_centre", "chunk_radius")
@@ -108,9 +107,10 @@ class HandModel(torch.nn.Module):
     # -- construction -------------------------------------------------------
 
     def _build_primitives(self, prims, link_index, dtype) -> None:
-        """The collision primitives for exact point depths: ``prim_link`` ``(P,)``,
-        ``prim_kind`` ``(P,)`` (:data:`PRIMITIVE_KINDS`), ``prim_half`` ``(P, 3)`` m (box:
-        half extents; sphere: ``(r, 0, 0)``; cylinder: ``(r, half length, 0)``) and
+        """The collision primitives for exact point depths: ``prim_links`` and
+        ``prim_kinds`` (link index and ``hand_geometry.Primitive.kind`` of each, plain
+        tuples: they never go to the device), ``prim_half`` ``(P, 3)`` m (box: half
+        extents; sphere: ``(r, 0, 0)``; cylinder: ``(r, half length, 0)``) and
         ``prim_from_link`` ``(3, 4, P)``, link frame to primitive frame."""
         half, from_link = [], []
         for p in prims:
@@ -121,10 +121,8 @@ class HandModel(torch.nn.Module):
             else:
                 half.append([p.size[0], p.size[1] / 2, 0.0])
             from_link.append(np.linalg.inv(p.origin)[:3])
-        self.register_buffer("prim_link", torch.tensor([link_index[p.link] for p in prims],
-                                                       dtype=torch.long))
-        self.register_buffer("prim_kind", torch.tensor([PRIMITIVE_KINDS.index(p.kind)
-                                                        for p in prims], dtype=torch.long))
+        self.prim_links = tuple(link_index[p.link] for p in prims)
+        self.prim_kinds = tuple(p.kind for p in prims)
         self.register_buffer("prim_half", torch.tensor(half, dtype=dtype).reshape(-1, 3))
         self.register_buffer("prim_from_link", torch.tensor(
             np.asarray(from_link), dtype=dtype).reshape(-1, 3, 4).permute(1, 2, 0).contiguous())
@@ -458,13 +456,11 @@ class HandModel(torch.nn.Module):
         size = points.shape[-1]
         deepest = torch.zeros(size, dtype=points.dtype, device=points.device)
         with torch.no_grad():
-            for p in range(len(self.prim_link)):
-                link = int(self.prim_link[p])
+            for p, (link, kind) in enumerate(zip(self.prim_links, self.prim_kinds)):
                 hand_to_prim = compose(self.prim_from_link[..., p, None],
                                        invert(links[:, :, link]))  # (3, 4, B)
                 local = apply(hand_to_prim.unsqueeze(2), points).abs()  # (3, N, B)
                 half = self.prim_half[p]
-                kind = PRIMITIVE_KINDS[int(self.prim_kind[p])]
                 if kind == "box":
                     depth = (half[:, None, None] - local).amin(0)
                 elif kind == "sphere":
