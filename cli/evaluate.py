@@ -11,7 +11,7 @@ import typer
 
 from .errors import user_errors, warn_plugin_failures
 from .options import (AllowanceOpt, BatchOpt, CandidateDepthOpt, CandidatesOpt, DeviceOpt,
-                      HandOpt, RefineOpt, SeedOpt, StepsOpt, SurfacePointsOpt)
+                      HandOpt, ObjectWeightOpt, RefineOpt, SeedOpt, StepsOpt, SurfacePointsOpt)
 
 
 @user_errors
@@ -25,6 +25,7 @@ def evaluate(
     steps: StepsOpt = 6000,
     refine_steps: RefineOpt = 0,
     refine_allowance: AllowanceOpt = 1.0,
+    refine_object_weight: ObjectWeightOpt = None,
     candidates: CandidatesOpt = 1,
     candidate_depth: CandidateDepthOpt = 4.0,
     surface_points: SurfacePointsOpt = None,
@@ -55,6 +56,7 @@ def evaluate(
                               refine_steps=refine_steps, candidates=candidates,
                               candidate_depth_limit=candidate_depth / 1000.0,
                               refine_allowance=refine_allowance / 1000.0,
+                              refine_object_weight=refine_object_weight,
                               surface_points=surface_points,
                               work_dir=work)
         report = run_eval(request, plugins, on_sequence=lambda i, n, names: console.print(

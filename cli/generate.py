@@ -10,7 +10,7 @@ import typer
 
 from .errors import user_errors, warn_plugin_failures
 from .options import (AllowanceOpt, BatchOpt, CandidateDepthOpt, CandidatesOpt, DeviceOpt,
-                      HandOpt, RefineOpt, SeedOpt, StepsOpt, SurfacePointsOpt)
+                      HandOpt, ObjectWeightOpt, RefineOpt, SeedOpt, StepsOpt, SurfacePointsOpt)
 
 
 @user_errors
@@ -24,6 +24,7 @@ def generate(
     steps: StepsOpt = 6000,
     refine_steps: RefineOpt = 0,
     refine_allowance: AllowanceOpt = 1.0,
+    refine_object_weight: ObjectWeightOpt = None,
     candidates: CandidatesOpt = 1,
     candidate_depth: CandidateDepthOpt = 4.0,
     surface_points: SurfacePointsOpt = None,
@@ -66,6 +67,7 @@ def generate(
                               device=device, energy=tuple(energy or ()), os_order=tuple(os_ or ()),
                               out=out, workers=workers, refine_steps=refine_steps,
                               refine_allowance=refine_allowance / 1000.0,
+                              refine_object_weight=refine_object_weight,
                               candidates=candidates, candidate_depth_limit=candidate_depth / 1000.0,
                               surface_points=surface_points)
     console = Console(stderr=True)

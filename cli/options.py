@@ -31,6 +31,11 @@ CandidateDepthOpt = Annotated[float, typer.Option(
     help="With --candidates K: a candidate reaching more than this many mm into an "
          "object (or one object into another) loses to any that does not (default 4: "
          "catches links buried in the object, see docs/energies-and-optimizer.md).")]
+ObjectWeightOpt = Annotated[Optional[float], typer.Option(
+    "--refine-object-weight", min=0.0,
+    help="Weight of the refinement's object-into-hand depth term `ohp`, e.g. 150 (default 0: "
+         "off, only the hand's points are pushed out; see "
+         "docs/energies-and-optimizer.md).")]
 RefineOpt = Annotated[int, typer.Option(
     "--refine-steps", min=0,
     help="Penetration refinement steps after the optimizer, e.g. 200 (0: off, the default): "

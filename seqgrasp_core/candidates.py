@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from .energy import GraspState
-from .kinematics import apply, invert
+from .kinematics import invert
 from .optimizer import OptimizationResult
 
 
@@ -40,14 +40,11 @@ def deepest_penetration(state: GraspState) -> torch.Tensor:
         deepest = ctx.sdf.depth_max(points, batch, size)
         links = state.links_hand_t
         if ctx.surface is not None:
-            in_hand = apply(invert(state.hand_to_object_t).unsqueeze(2),
-                            ctx.surface.T.unsqueeze(-1))  # (3, P, B)
-            deepest = torch.maximum(deepest, state.hand.depth_in_primitives(links, in_hand))
-        for held in ctx.held:
-            in_hand = apply(invert(held.hand_to_object).unsqueeze(2),
-                            held.surface.points.unsqueeze(-1))
             deepest = torch.maximum(deepest, state.hand.depth_in_primitives(
-                links, in_hand, ctx.moving_links))
+                links, invert(state.hand_to_object_t), ctx.surface.T))
+        for held in ctx.held:
+            deepest = torch.maximum(deepest, state.hand.depth_in_primitives(
+                links, invert(held.hand_to_object), held.surface.points, ctx.moving_links))
             points, batch = state.surface_inside(held.sdf, held.hand_to_object,
                                                  ctx.moving_links)
             found = [(held.sdf, batch, points),

@@ -12,6 +12,7 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import torch
 
@@ -29,7 +30,8 @@ class HeldObject:
     ``hand_to_object`` ``(3, 4, B)`` maps hand-frame points into the object's frame
     (the grasp pose of that step, batch last); ``surface`` are the object's surface
     points in its own frame, inside a sphere of ``radius`` (m) about ``centre_hand``
-    ``(3, B)`` (hand frame).
+    ``(3, B)`` (hand frame); ``dense`` ``(3, N)`` optionally more surface points
+    (object frame) for ``E_ohp`` (see :attr:`StepContext.object_points`).
     """
 
     sdf: TorchSDF
@@ -37,21 +39,28 @@ class HeldObject:
     surface: PointClusters
     centre_hand: torch.Tensor
     radius: float
+    dense: torch.Tensor | None = None
 
     @classmethod
-    def attach(cls, sdf: TorchSDF, pose: torch.Tensor, surface: torch.Tensor) -> "HeldObject":
-        """From the step's grasps ``pose`` ``(B, 9+K)`` and the object's own surface
-        points ``(P, 3)`` (object frame)."""
+    def attach(cls, sdf: TorchSDF, pose: torch.Tensor, surface: torch.Tensor,
+               dense: torch.Tensor | None = None) -> "HeldObject":
+        """From the step's grasps ``pose`` ``(B, 9+K)``, the object's own surface
+        points ``(P, 3)`` and optionally ``dense`` ones ``(3, N)`` (object frame)."""
         clusters = PointClusters.of(surface)
         centre, radius = clusters.sphere()
         hand_to_object = pose_to_block(pose)
         centre_hand = apply(invert(hand_to_object), centre[:, None])
-        return cls(sdf, hand_to_object, clusters, centre_hand, radius)
+        return cls(sdf, hand_to_object, clusters, centre_hand, radius, dense)
+
+    @property
+    def points(self) -> torch.Tensor:
+        """``(3, N)`` the points ``E_ohp`` tests: ``dense``, else the surface points."""
+        return self.surface.points if self.dense is None else self.dense
 
     def rows(self, index: torch.Tensor) -> "HeldObject":
         """The same object for the sequences ``index``."""
         return HeldObject(self.sdf, self.hand_to_object[..., index], self.surface,
-                          self.centre_hand[..., index], self.radius)
+                          self.centre_hand[..., index], self.radius, self.dense)
 
 
 @dataclass
@@ -63,7 +72,11 @@ class StepContext:
     the current object's surface points in its own frame (metres), for the terms
     that test it against the held objects (``None``: not tested);
     ``depth_allowance`` (m) the depth that ``hop`` lets the hand reach into an object
-    before it counts (0 in MALA; the refinement's, see :mod:`seqgrasp_core.refine`).
+    before it counts (0 in MALA; the refinement's, see :mod:`seqgrasp_core.refine`),
+    and ``E_ohp`` the objects' points reach into the hand; ``dense_surface`` ``(3, N)``
+    optionally more of the current object's surface points for ``E_ohp``;
+    ``overlaps`` the point–primitive pairs ``E_ohp`` evaluates (``None``: all; see
+    :mod:`seqgrasp_core.energies.object_hand_penetration`).
     """
 
     hand: HandModel
@@ -74,6 +87,16 @@ class StepContext:
     steps: int = 1
     surface: torch.Tensor | None = None
     depth_allowance: float = 0.0
+    dense_surface: torch.Tensor | None = None
+    overlaps: Any = None
+
+    @property
+    def object_points(self) -> torch.Tensor | None:
+        """``(3, N)`` the current object's points ``E_ohp`` tests (object frame):
+        ``dense_surface``, else ``surface``; ``None`` without either."""
+        if self.dense_surface is not None:
+            return self.dense_surface
+        return None if self.surface is None else self.surface.T
 
     @cached_property
     def penetration_sdfs(self) -> tuple[TorchSDF, list[TorchSDF]]:

@@ -37,6 +37,7 @@ class EvalRequest:
     steps: int = 6000
     refine_steps: int = RefineConfig.steps
     refine_allowance: float = RefineConfig.depth_allowance  # m
+    refine_object_weight: float | None = None  # None: RefineConfig's
     candidates: int = 1
     candidate_depth_limit: float = GenerateConfig.candidate_depth_limit  # m
     surface_points: int | None = None
@@ -79,6 +80,7 @@ def run_eval(request: EvalRequest, plugins: Plugins,
             hand=spec.name, objects=seq, scale_objects=True, batch=request.batch,
             steps=request.steps, refine_steps=request.refine_steps,
             refine_allowance=request.refine_allowance,
+            refine_object_weight=request.refine_object_weight,
             candidates=request.candidates,
             candidate_depth_limit=request.candidate_depth_limit,
             surface_points=request.surface_points, seed=request.seed + i, device=request.device,
@@ -102,6 +104,8 @@ def run_eval(request: EvalRequest, plugins: Plugins,
               "batch": request.batch, "steps": request.steps,
               "refine_steps": request.refine_steps,
               "refine_allowance_mm": request.refine_allowance * 1000.0,
+              "refine_object_weight": (RefineConfig.object_weight if request.refine_object_weight
+                                       is None else request.refine_object_weight),
               "candidates": request.candidates,
               "candidate_depth_limit_mm": request.candidate_depth_limit * 1000.0,
               "surface_points": request.surface_points,

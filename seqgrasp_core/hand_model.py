@@ -447,31 +447,71 @@ class HandModel(torch.nn.Module):
         keep = keep.nonzero()[:, 0]
         return chunk[keep], batch[keep], tuple(take(p, keep) for p in parts)
 
-    def depth_in_primitives(self, links: torch.Tensor, points: torch.Tensor,
-                            link_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``(B,)`` m: the deepest of hand-frame ``points`` ``(3, N, B)`` inside the
+    def depth_in_primitives(self, links: torch.Tensor, object_to_hand: torch.Tensor,
+                            points: torch.Tensor, link_mask: torch.Tensor | None = None
+                            ) -> torch.Tensor:
+        """``(B,)`` m: the deepest of an object's ``points`` ``(3, N)`` (its own frame,
+        placed in the hand frame by ``object_to_hand`` ``(3, 4, B)``) inside the
         collision primitives of the links posed by ``links`` ``(3, 4, L, B)`` (only the
         links where ``link_mask`` ``(B, L)`` is true); 0 where none is inside. Exact
         (the primitives' own signed distances), no gradient."""
-        size = points.shape[-1]
-        deepest = torch.zeros(size, dtype=points.dtype, device=points.device)
+        deepest = torch.zeros(object_to_hand.shape[-1], dtype=points.dtype,
+                              device=points.device)
         with torch.no_grad():
-            for p, (link, kind) in enumerate(zip(self.prim_links, self.prim_kinds)):
-                hand_to_prim = compose(self.prim_from_link[..., p, None],
-                                       invert(links[:, :, link]))  # (3, 4, B)
-                local = apply(hand_to_prim.unsqueeze(2), points).abs()  # (3, N, B)
-                half = self.prim_half[p]
-                if kind == "box":
-                    depth = (half[:, None, None] - local).amin(0)
-                elif kind == "sphere":
-                    depth = half[0] - local.norm(dim=0)
-                else:
-                    depth = torch.minimum(half[0] - local[:2].norm(dim=0), half[1] - local[2])
+            for p, depth in self._depths_per_primitive(links, object_to_hand, points):
                 depth = depth.amax(0).clamp_min(0.0)
                 if link_mask is not None:
-                    depth = torch.where(link_mask[:, link], depth, 0.0)
+                    depth = torch.where(link_mask[:, self.prim_links[p]], depth, 0.0)
                 deepest = torch.maximum(deepest, depth)
         return deepest
+
+    def primitive_overlaps(self, links: torch.Tensor, object_to_hand: torch.Tensor,
+                           points: torch.Tensor, margin: float,
+                           link_mask: torch.Tensor | None = None
+                           ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per collision primitive, ``(point index (M,), batch index (M,))`` of the
+        object ``points`` (as in :meth:`depth_in_primitives`) inside it or less than
+        ``margin`` (m) outside it: the pairs :meth:`overlap_depths` evaluates. No
+        gradient."""
+        found = []
+        with torch.no_grad():
+            for p, depth in self._depths_per_primitive(links, object_to_hand, points):
+                near = depth > -margin
+                if link_mask is not None:
+                    near &= link_mask[:, self.prim_links[p]].unsqueeze(0)
+                found.append(near.nonzero(as_tuple=True))
+        return found
+
+    def overlap_depths(self, links: torch.Tensor, object_to_hand: torch.Tensor,
+                       points: torch.Tensor,
+                       overlaps: list[tuple[torch.Tensor, torch.Tensor]]
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(depth (M,) m, batch index (M,))`` of the pairs ``overlaps`` (from
+        :meth:`primitive_overlaps`, same arguments), positive inside, differentiable
+        in ``links`` and ``object_to_hand``."""
+        depths, batches = [], []
+        for p, (point, batch) in enumerate(overlaps):
+            if len(point) == 0:
+                continue
+            link_to_hand = take(links[:, :, self.prim_links[p]], batch)
+            to_prim = compose(compose(self.prim_from_link[..., p, None], invert(link_to_hand)),
+                              take(object_to_hand, batch))  # (3, 4, M)
+            local = apply(to_prim, points.index_select(1, point))
+            depths.append(_depth_inside(self.prim_kinds[p], self.prim_half[p], local))
+            batches.append(batch)
+        if not depths:
+            empty = torch.zeros(0, dtype=points.dtype, device=points.device)
+            return empty, torch.zeros(0, dtype=torch.long, device=points.device)
+        return torch.cat(depths), torch.cat(batches)
+
+    def _depths_per_primitive(self, links, object_to_hand, points):
+        """``(p, depth (N, B))`` for every primitive ``p``: the signed depth of each
+        object point in it (positive inside)."""
+        for p, (link, kind) in enumerate(zip(self.prim_links, self.prim_kinds)):
+            to_prim = compose(compose(self.prim_from_link[..., p, None], invert(links[:, :, link])),
+                              object_to_hand)  # (3, 4, B)
+            local = apply(to_prim.unsqueeze(2), points.unsqueeze(-1))  # (3, N, B)
+            yield p, _depth_inside(kind, self.prim_half[p], local)
 
     def moving_links(self, active: torch.Tensor) -> torch.Tensor:
         """``(B, L)`` bool: the link moves with the ``active`` ``(B, K)`` joints."""
@@ -496,6 +536,18 @@ class HandModel(torch.nn.Module):
         with torch.no_grad():
             normals = rotate(parts[2], self.contact_normal_t.index_select(1, flat))
         return points, normals.reshape(3, n, b)
+
+
+def _depth_inside(kind: str, half: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+    """Signed depth (m, positive inside) of points ``local`` ``(3, ...)`` in a primitive
+    of ``kind`` centred at the origin, sizes ``half`` (see ``_build_primitives``)."""
+    local = local.abs()
+    if kind == "box":
+        return (half.reshape(3, *([1] * (local.dim() - 1))) - local).amin(0)
+    if kind == "sphere":
+        return half[0] - (local.pow(2).sum(0) + 1e-18).sqrt()
+    radial = half[0] - (local[0].pow(2) + local[1].pow(2) + 1e-18).sqrt()
+    return torch.minimum(radial, half[1] - local[2])
 
 
 def _robot_only(urdf: bytes) -> bytes:

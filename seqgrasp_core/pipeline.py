@@ -100,6 +100,7 @@ class GenerateRequest:
     workers: int = 1
     refine_steps: int = RefineConfig.steps
     refine_allowance: float = RefineConfig.depth_allowance  # m
+    refine_object_weight: float | None = None  # `ohp` in the refinement; None: RefineConfig's
     candidates: int = 1  # grasps optimized per sequence and object (best kept)
     candidate_depth_limit: float = GenerateConfig.candidate_depth_limit  # m
     surface_points: int | None = None  # hand surface samples for `hop`; the hand's own if None
@@ -140,7 +141,10 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
                             os_order=tuple(request.os_order) or None,
                             mala=MalaConfig(steps=request.steps),
                             refine=RefineConfig(steps=request.refine_steps,
-                                                depth_allowance=request.refine_allowance),
+                                                depth_allowance=request.refine_allowance,
+                                                object_weight=RefineConfig.object_weight
+                                                if request.refine_object_weight is None
+                                                else request.refine_object_weight),
                             candidates=request.candidates,
                             candidate_depth_limit=request.candidate_depth_limit)
     t0 = time.perf_counter()

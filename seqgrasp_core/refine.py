@@ -11,7 +11,14 @@ out: force closure's normals carry no gradient, so with ``fc`` in, descent stall
 ``hop`` evaluated on a dense hand surface (``surface_points`` samples, 40000: under
 2 mm apart on the Allegro, near the validator's 1 mm; ``hop`` sums depth over
 samples, so ×3 at 40000 weighs depth per unit area as ×30 did at 4000) and counting
-only depth beyond ``depth_allowance`` (1 mm), and the contacts fixed.
+only depth beyond ``depth_allowance`` (1 mm), and the contacts fixed. With
+``object_weight > 0`` it also adds ``E_ohp`` (the objects' points inside the hand's
+collision primitives, beyond the same allowance, on ``object_points`` samples of each
+object's surface: :mod:`seqgrasp_core.energies.object_hand_penetration`), whose
+point–primitive pairs are found every ``reselect`` steps among the points within
+``overlap_margin`` of a primitive (the grasp then moves less than that margin between
+two searches, as a step moves no coordinate by more than its size, which stays
+near ``step_size``).
 
 The allowance is what keeps the success rate: in the MuJoCo validator a grasp that
 presses into its object holds by that preload, so pushing every point out of the
@@ -37,7 +44,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .energy import StepContext, WeightedEnergy
+from .energies.object_hand_penetration import ObjectHandPenetration, find_overlaps
+from .energy import GraspState, StepContext, WeightedEnergy
 from .optimizer import evaluate, step_limits
 
 
@@ -46,7 +54,10 @@ class RefineConfig:
     """Refinement settings; ``steps = 0`` turns the refinement off.
 
     ``step_size`` is the first step: the largest change of any coordinate of a grasp
-    vector (m, 6D, rad). ``depth_allowance`` (m) is the depth ``hop`` lets pass.
+    vector (m, 6D, rad). ``depth_allowance`` (m) is the depth ``hop`` and ``ohp`` let
+    pass; ``object_weight`` the weight of ``ohp`` (0: left out), tested on
+    ``object_points`` surface samples per object, its pairs searched every
+    ``reselect`` steps within ``overlap_margin`` (m).
     """
 
     steps: int = 0
@@ -57,16 +68,23 @@ class RefineConfig:
     grow: float = 1.2
     shrink: float = 0.5
     move_base: bool = True
+    object_weight: float = 0.0  # off until measured at the paper's settings; try 150
+    object_points: int = 3000
+    overlap_margin: float = 0.003
+    reselect: int = 20
 
 
 def refinement_energy(energy: WeightedEnergy, config: RefineConfig) -> WeightedEnergy:
     """``energy`` with the weights of the terms named in ``config.scales`` multiplied
     (a weight schedule is linear in its base weight, so a scaled term keeps its ramp);
-    a term scaled by 0 is left out."""
+    a term scaled by 0 is left out; plus ``ohp`` at ``config.object_weight`` when it
+    is positive."""
     scale = dict(config.scales)
-    return WeightedEnergy({name: (term, weight * scale.get(name, 1.0))
-                           for name, (term, weight) in energy.terms.items()
-                           if scale.get(name, 1.0) != 0.0})
+    terms = {name: (term, weight * scale.get(name, 1.0))
+             for name, (term, weight) in energy.terms.items() if scale.get(name, 1.0) != 0.0}
+    if config.object_weight > 0.0:
+        terms[ObjectHandPenetration.name] = (ObjectHandPenetration(), config.object_weight)
+    return WeightedEnergy(terms)
 
 
 def refine(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
@@ -81,11 +99,20 @@ def refine(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
     ctx = replace(ctx, depth_allowance=config.depth_allowance)
     movable, lower, upper = step_limits(ctx, pose, config.move_base)
     pose = pose.detach().clone()
+    searches = ObjectHandPenetration.name in energy.terms and ctx.object_points is not None
+    if searches:
+        ctx = replace(ctx, overlaps=find_overlaps(GraspState(ctx, pose, contact_index),
+                                                  config.overlap_margin))
     e, _, grad = evaluate(energy, ctx, pose, contact_index, step, steps)
     start = e.clone()
     size = torch.full((pose.shape[0], 1), config.step_size, dtype=pose.dtype,
                       device=pose.device)
-    for _ in range(config.steps):
+    for i in range(config.steps):
+        if searches and i > 0 and i % config.reselect == 0:
+            # New pairs change the energy's value: compare the next step against it.
+            ctx = replace(ctx, overlaps=find_overlaps(GraspState(ctx, pose, contact_index),
+                                                      config.overlap_margin))
+            e, _, grad = evaluate(energy, ctx, pose, contact_index, step, steps)
         direction = torch.where(movable, grad / (grad.pow(2).mean(0).sqrt() + 1e-12), 0.0)
         direction = direction / (direction.abs().amax(1, keepdim=True) + 1e-12)
         moved = (pose - size * direction).clamp(lower, upper)

@@ -25,7 +25,7 @@ from .candidates import best_candidates, deepest_penetration
 from .energy import GraspState, HeldObject, StepContext, WeightedEnergy
 from .hand_model import HandModel
 from .initialization import initial_poses
-from .objects import GraspObject
+from .objects import GraspObject, sample_surface
 from .opposition import OppositionState, check_fixed_order
 from .optimizer import MalaConfig, optimize
 from .refine import RefineConfig, refine, refinement_energy
@@ -96,6 +96,10 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
         mask = state.mask_of(os_index)[alive]
         sdf = obj.sdf(config.sdf_resolution).to_torch(hand.open_pose.dtype, device)
         surf = torch.as_tensor(obj.surface_points, dtype=hand.open_pose.dtype, device=device)
+        dense = None
+        if config.refine.steps > 0 and config.refine.object_weight > 0.0:
+            dense = torch.as_tensor(sample_surface(obj.mesh, config.refine.object_points).T,
+                                    dtype=hand.open_pose.dtype, device=device).contiguous()
 
         def context(seqs, _sdf=sdf, _surf=surf, _os=os_index):
             """The step's context for the rows ``seqs`` (sequence ids, may repeat)."""
@@ -128,7 +132,8 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
                 dense_hand = HandModel(hand.spec, device=device, dtype=hand.open_pose.dtype,
                                        surface_points=config.refine.surface_points)
             pose, _, _ = refine(refinement_energy(energy, config.refine),
-                                replace(ctx, hand=dense_hand), pose, result.contact_index,
+                                replace(ctx, hand=dense_hand, dense_surface=dense), pose,
+                                result.contact_index,
                                 config.refine, config.mala.steps, config.mala.steps)
             with torch.no_grad():  # the run's own energy, as MALA reports it
                 total, terms = energy(GraspState(ctx, pose, result.contact_index),
@@ -140,7 +145,7 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
                                     {k: v.cpu() for k, v in terms.items()},
                                     result.acceptance, seconds))
         joints[alive] = pose[:, 9:].cpu()
-        held.append((alive, HeldObject.attach(sdf, pose, surf)))
+        held.append((alive, HeldObject.attach(sdf, pose, surf, dense)))
         state.use(os_index)
     return outcomes
 
