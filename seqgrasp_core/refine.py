@@ -16,9 +16,9 @@ only depth beyond ``depth_allowance`` (1 mm), and the contacts fixed. With
 collision primitives, beyond the same allowance, on ``object_points`` samples of each
 object's surface: :mod:`seqgrasp_core.energies.object_hand_penetration`), whose
 point–primitive pairs are found every ``reselect`` steps among the points within
-``overlap_margin`` of a primitive (the grasp then moves less than that margin between
-two searches, as a step moves no coordinate by more than its size, which stays
-near ``step_size``).
+``overlap_margin`` of a primitive. A point that comes within reach of a primitive
+between two searches counts from the next search on; the refinement then compares
+its steps against the energy on the new pairs.
 
 The allowance is what keeps the success rate: in the MuJoCo validator a grasp that
 presses into its object holds by that preload, so pushing every point out of the
@@ -94,7 +94,8 @@ def refine(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
 
     ``energy`` is evaluated at optimizer step ``step`` of ``steps`` (its weights'
     schedules there) on ``ctx`` (whose hand may be a denser model than MALA's).
-    Returns ``(pose, energy before (B,), energy after (B,))``; after ≤ before.
+    Returns ``(pose, energy before (B,), energy after (B,))``; after ≤ before (with
+    ``ohp``, each on the pairs searched last before it was evaluated).
     """
     ctx = replace(ctx, depth_allowance=config.depth_allowance)
     movable, lower, upper = step_limits(ctx, pose, config.move_base)
