@@ -493,9 +493,8 @@ class HandModel(torch.nn.Module):
         for p, (point, batch) in enumerate(overlaps):
             if len(point) == 0:
                 continue
-            link_to_hand = take(links[:, :, self.prim_links[p]], batch)
-            to_prim = compose(compose(self.prim_from_link[..., p, None], invert(link_to_hand)),
-                              take(object_to_hand, batch))  # (3, 4, M)
+            to_prim = self._object_to_primitive(p, take(links[:, :, self.prim_links[p]], batch),
+                                                take(object_to_hand, batch))  # (3, 4, M)
             local = apply(to_prim, points.index_select(1, point))
             depths.append(_depth_inside(self.prim_kinds[p], self.prim_half[p], local))
             batches.append(batch)
@@ -508,10 +507,16 @@ class HandModel(torch.nn.Module):
         """``(p, depth (N, B))`` for every primitive ``p``: the signed depth of each
         object point in it (positive inside)."""
         for p, (link, kind) in enumerate(zip(self.prim_links, self.prim_kinds)):
-            to_prim = compose(compose(self.prim_from_link[..., p, None], invert(links[:, :, link])),
-                              object_to_hand)  # (3, 4, B)
+            to_prim = self._object_to_primitive(p, links[:, :, link], object_to_hand)
             local = apply(to_prim.unsqueeze(2), points.unsqueeze(-1))  # (3, N, B)
             yield p, _depth_inside(kind, self.prim_half[p], local)
+
+    def _object_to_primitive(self, p: int, link_to_hand: torch.Tensor,
+                             object_to_hand: torch.Tensor) -> torch.Tensor:
+        """``(3, 4, ...)``: an object's frame to primitive ``p``'s, for its link's pose
+        and the object's pose in the hand frame (both ``(3, 4, ...)``)."""
+        return compose(compose(self.prim_from_link[..., p, None], invert(link_to_hand)),
+                       object_to_hand)
 
     def moving_links(self, active: torch.Tensor) -> torch.Tensor:
         """``(B, L)`` bool: the link moves with the ``active`` ``(B, K)`` joints."""

@@ -12,7 +12,7 @@ points inside the primitives of the links that move at this step (the others do
 not move relative to them). Units: metres summed over points.
 
 Testing every point against every primitive for every grasp is the costly part
-(3000 points × 22 primitives × B). When ``ctx.overlaps`` holds the pairs found by
+(3000 points × 29 primitives × B on the Allegro). When ``ctx.overlaps`` holds the pairs found by
 :func:`find_overlaps` (the refinement finds them every few steps, with a margin),
 only those pairs are evaluated; without it every point inside a primitive is.
 MALA does not use this term (it is not among the paper's six); the refinement does
