@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -46,11 +46,24 @@ class HeldObject:
                dense: torch.Tensor | None = None) -> "HeldObject":
         """From the step's grasps ``pose`` ``(B, 9+K)``, the object's own surface
         points ``(P, 3)`` and optionally ``dense`` ones ``(3, N)`` (object frame)."""
+        return cls._around(sdf, pose_to_block(pose), surface, dense)
+
+    @classmethod
+    def _around(cls, sdf: TorchSDF, hand_to_object: torch.Tensor, surface: torch.Tensor,
+                dense: torch.Tensor | None) -> "HeldObject":
+        """With ``surface`` ``(P, 3)`` clustered and its bounding sphere placed in the
+        hand frame by ``hand_to_object`` ``(3, 4, B)``."""
         clusters = PointClusters.of(surface)
         centre, radius = clusters.sphere()
-        hand_to_object = pose_to_block(pose)
         centre_hand = apply(invert(hand_to_object), centre[:, None])
         return cls(sdf, hand_to_object, clusters, centre_hand, radius, dense)
+
+    def densified(self) -> "HeldObject":
+        """The same object with ``dense`` as its surface points (itself without
+        ``dense``), so that ``E_oop`` tests the dense points too."""
+        if self.dense is None:
+            return self
+        return HeldObject._around(self.sdf, self.hand_to_object, self.dense.T, self.dense)
 
     @property
     def points(self) -> torch.Tensor:
@@ -89,6 +102,16 @@ class StepContext:
     depth_allowance: float = 0.0
     dense_surface: torch.Tensor | None = None
     overlaps: Any = None
+
+    def densified(self) -> "StepContext":
+        """This context with ``dense_surface`` as the current object's ``surface`` and
+        each held object's dense points as its surface (:meth:`HeldObject.densified`):
+        ``E_oop`` then sums depth over as many points per unit area as ``E_ohp``.
+        Itself when there is no ``dense_surface``."""
+        if self.dense_surface is None:
+            return self
+        return replace(self, surface=self.dense_surface.T,
+                       held=[h.densified() for h in self.held])
 
     @property
     def object_points(self) -> torch.Tensor | None:

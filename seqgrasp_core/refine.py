@@ -6,8 +6,9 @@ samples: a grasp keeps the depth it had mid-run (the validator measured 4.1 mm o
 average for one object at the paper's settings, docs/validation.md). For uses that
 need shallow grasps (replay on hardware, a penetration-free dataset), the
 refinement continues from MALA's grasps with the run's energy at its final weights,
-the terms named in ``scales`` re-weighted (by default ``hop`` ×3 and ``fc`` left
-out: force closure's normals carry no gradient, so with ``fc`` in, descent stalls),
+the terms named in ``scales`` re-weighted (by default ``hop`` ×3, ``oop`` ×30 and
+``fc`` left out: force closure's normals carry no gradient, so with ``fc`` in,
+descent stalls),
 ``hop`` evaluated on a dense hand surface (``surface_points`` samples, 40000: under
 2 mm apart on the Allegro, near the validator's 1 mm; ``hop`` sums depth over
 samples, so ×3 at 40000 weighs depth per unit area as ×30 did at 4000) and counting
@@ -16,9 +17,15 @@ only depth beyond ``depth_allowance`` (1 mm), and the contacts fixed. With
 collision primitives, beyond the same allowance, on ``object_points`` samples of each
 object's surface: :mod:`seqgrasp_core.energies.object_hand_penetration`), whose
 point–primitive pairs are found every ``reselect`` steps among the points within
-``overlap_margin`` of a primitive. A point that comes within reach of a primitive
-between two searches counts from the next search on; the refinement then compares
-its steps against the energy on the new pairs.
+``overlap_margin`` of a primitive. ``oop`` is tested on the same ``object_points``
+samples (:meth:`StepContext.densified`) rather than MALA's 512 per object: ×30 on
+them (5 → 150 on 3000 points) weighs object–object depth per unit area as ``hop``
+and ``ohp`` weigh theirs (about 3·10⁷ per m² of surface and m of depth), where at
+MALA's weight on 512 points it weighed ~1/170 of that and the four-object depth
+was set by objects pressed into each other (docs/energies-and-optimizer.md). A
+point that comes within reach of a primitive between two searches counts from the
+next search on; the refinement then compares its steps against the energy on the
+new pairs.
 
 The allowance is what keeps the success rate: in the MuJoCo validator a grasp that
 presses into its object holds by that preload, so pushing every point out of the
@@ -61,7 +68,7 @@ class RefineConfig:
     """
 
     steps: int = 0
-    scales: tuple[tuple[str, float], ...] = (("hop", 3.0), ("fc", 0.0))
+    scales: tuple[tuple[str, float], ...] = (("hop", 3.0), ("fc", 0.0), ("oop", 30.0))
     surface_points: int = 40000
     depth_allowance: float = 0.001
     step_size: float = 1e-3

@@ -97,7 +97,7 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
         sdf = obj.sdf(config.sdf_resolution).to_torch(hand.open_pose.dtype, device)
         surf = torch.as_tensor(obj.surface_points, dtype=hand.open_pose.dtype, device=device)
         dense = None
-        if config.refine.steps > 0 and config.refine.object_weight > 0.0:
+        if config.refine.steps > 0:  # the refinement's ohp and oop test these
             dense = torch.as_tensor(sample_surface(obj.mesh, config.refine.object_points).T,
                                     dtype=hand.open_pose.dtype, device=device).contiguous()
 
@@ -131,8 +131,8 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
             if dense_hand is None:
                 dense_hand = HandModel(hand.spec, device=device, dtype=hand.open_pose.dtype,
                                        surface_points=config.refine.surface_points)
-            pose, _, _ = refine(refinement_energy(energy, config.refine),
-                                replace(ctx, hand=dense_hand, dense_surface=dense), pose,
+            refine_ctx = replace(ctx, hand=dense_hand, dense_surface=dense).densified()
+            pose, _, _ = refine(refinement_energy(energy, config.refine), refine_ctx, pose,
                                 result.contact_index,
                                 config.refine, config.mala.steps, config.mala.steps)
             with torch.no_grad():  # the run's own energy, as MALA reports it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -266,3 +268,65 @@ def test_self_penetration_overlap_matches_brute_force():
     assert (dense > 0).all()  # every sequence has overlapping pairs
     assert torch.allclose(ours, dense, atol=1e-9)
     assert torch.allclose(ours_grad, ref_grad, atol=1e-9)
+
+
+def _two_balls(allegro, offset: float, sparse: int, dense: int):
+    """A held ball (radius 3 cm, at the hand origin) and the current ball of the same
+    size ``offset`` m along x, each with ``sparse`` surface points and ``dense`` ones:
+    the context MALA sees and the one the refinement sees (``densified``)."""
+    sphere = trimesh.creation.icosphere(subdivisions=4, radius=0.03)
+    sdf = SDFGrid.build(sphere, 48).to_torch()
+
+    def points(n):
+        return torch.as_tensor(sample_surface(sphere, n), dtype=torch.float32)
+
+    held = HeldObject.attach(sdf, _pose(np.eye(3), [0.0, 0.0, 0.0], allegro.open_pose),
+                             points(sparse), points(dense).T.contiguous())
+    ctx = StepContext(hand=allegro, sdf=sdf, active=allegro.os_masks[:1].clone(),
+                      held=[held], surface=points(sparse),
+                      dense_surface=points(dense).T.contiguous())
+    return ctx, _pose(np.eye(3), [offset, 0.0, 0.0], allegro.open_pose)
+
+
+def test_the_refinements_context_tests_oop_on_the_dense_points(allegro):
+    """``densified`` hands ``oop`` the dense points of both objects: its value is the
+    depth summed over them, each ball's points inside the other (2 cm apart)."""
+    from seqgrasp_core.energies.object_object_penetration import ObjectObjectPenetration
+    from seqgrasp_core.pose import pose_to_matrix
+
+    ctx, pose = _two_balls(allegro, 0.02, sparse=64, dense=2000)
+    dense = ctx.densified()
+    assert dense.surface.shape == (2000, 3)
+    assert dense.held[0].surface.points.shape == (3, 2000)
+    plain = replace(ctx, dense_surface=None)
+    assert plain.densified() is plain  # nothing to densify with
+
+    value = ObjectObjectPenetration()(GraspState(dense, pose, torch.zeros(1, 2, dtype=torch.long)))
+    t = pose_to_matrix(pose)[0]  # hand (= held ball's frame) -> current ball's frame
+    held_in_current = ctx.held[0].dense.T @ t[:3, :3].T + t[:3, 3]
+    current_in_held = (ctx.dense_surface.T - t[:3, 3]) @ t[:3, :3]
+    expected = float((0.03 - held_in_current.norm(dim=1)).clamp_min(0).sum()
+                     + (0.03 - current_in_held.norm(dim=1)).clamp_min(0).sum())
+    assert expected > 1.0  # hundreds of points, millimetres deep
+    assert value.item() == pytest.approx(expected, rel=0.03)
+    sparse = ObjectObjectPenetration()(GraspState(ctx, pose, torch.zeros(1, 2, dtype=torch.long)))
+    assert sparse.item() < 0.1 * value.item()  # 64 points per ball sum to far less
+
+
+def test_refining_oop_on_the_dense_points_pulls_two_balls_apart(allegro):
+    """Two 3 cm balls 6 mm into each other: the refinement with only ``oop`` moves the
+    hand (and the held ball with it) until they are under 0.5 mm apart in depth."""
+    from seqgrasp_core.energies.object_object_penetration import ObjectObjectPenetration
+    from seqgrasp_core.energy import WeightedEnergy
+    from seqgrasp_core.refine import RefineConfig, refine
+
+    ctx, pose = _two_balls(allegro, 0.054, sparse=64, dense=3000)
+    energy = WeightedEnergy({"oop": (ObjectObjectPenetration(), 150.0)})
+    config = RefineConfig(steps=100)
+    refined, before, after = refine(energy, ctx.densified(), pose,
+                                    torch.zeros(1, 2, dtype=torch.long), config, 1, 1)
+    assert before.item() > 0.0
+    assert after.item() < before.item()
+    assert torch.equal(refined[:, 9:], pose[:, 9:])  # oop does not depend on the joints
+    overlap = 0.06 - float(refined[0, :3].norm())  # the balls' centres are |t| apart
+    assert overlap < 0.0005
