@@ -84,10 +84,11 @@ class StepContext:
     space; ``held`` the objects grasped at steps ``1..n-1``; ``surface`` ``(P, 3)``
     the current object's surface points in its own frame (metres), for the terms
     that test it against the held objects (``None``: not tested);
-    ``depth_allowance`` (m) the depth that ``hop`` lets the hand reach into an object
-    before it counts (0 in MALA; the refinement's, see :mod:`seqgrasp_core.refine`),
-    and ``E_ohp`` the objects' points reach into the hand; ``dense_surface`` ``(3, N)``
-    optionally more of the current object's surface points for ``E_ohp``;
+    ``depth_allowance`` (m) the depth that ``hop`` lets the hand reach into an object,
+    ``oop`` one object into another and ``E_ohp`` the objects' points into the hand
+    before it counts (0 in MALA; the refinement's, see :mod:`seqgrasp_core.refine`);
+    ``dense_surface`` ``(3, N)`` optionally more of the current object's surface
+    points for ``E_ohp``;
     ``overlaps`` the point–primitive pairs ``E_ohp`` evaluates (``None``: all; see
     :mod:`seqgrasp_core.energies.object_hand_penetration`).
     """

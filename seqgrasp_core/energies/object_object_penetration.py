@@ -4,6 +4,9 @@ Beyond the paper, the current object's surface points are also tested against ea
 held object (when the step context carries them): a small object placed inside a
 larger held one has none of the held object's surface in it, so eq. 10 alone does
 not see that overlap.
+
+With a ``depth_allowance`` in the step context (the refinement's), only depth beyond
+it counts, as in ``hop`` and ``ohp``.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ class ObjectObjectPenetration(EnergyTerm):
                    "its points inside them, m (eq. 10)")
 
     def __call__(self, state: GraspState) -> torch.Tensor:
-        sdf, size = state.ctx.sdf, state.pose.shape[0]
+        size = state.pose.shape[0]
+        sdf, held_sdfs = state.ctx.penetration_sdfs  # shrunk by the allowance, if any
         energy = torch.zeros(size, dtype=state.pose.dtype, device=state.pose.device)
-        for held in state.ctx.held:
+        for held, held_sdf in zip(state.ctx.held, held_sdfs):
             batch, points = state.held_points_in_box(held, sdf)
             energy = energy + sdf.depth_sum(points.unsqueeze(1), batch, size)
             if state.ctx.surface is not None:
                 batch, points = state.object_points_in_held_box(held)
-                energy = energy + held.sdf.depth_sum(points.unsqueeze(1), batch, size)
+                energy = energy + held_sdf.depth_sum(points.unsqueeze(1), batch, size)
         return energy + 0.0 * state.pose.sum(dim=1)
