@@ -33,7 +33,7 @@ CandidateDepthOpt = Annotated[float, typer.Option(
          "catches links buried in the object, see docs/energies-and-optimizer.md).")]
 ObjectWeightOpt = Annotated[Optional[float], typer.Option(
     "--refine-object-weight", min=0.0,
-    help="Weight of the refinement's object-into-hand depth term `ohp`, e.g. 150 (default 0: "
+    help="Weight of the refinement's object-into-hand depth term `ohp` (default 150; 0: "
          "off, only the hand's points are pushed out; see "
          "docs/energies-and-optimizer.md).")]
 RefineOpt = Annotated[int, typer.Option(

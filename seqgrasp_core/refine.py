@@ -8,24 +8,25 @@ need shallow grasps (replay on hardware, a penetration-free dataset), the
 refinement continues from MALA's grasps with the run's energy at its final weights,
 the terms named in ``scales`` re-weighted (by default ``hop`` ×3, ``oop`` ×30 and
 ``fc`` left out: force closure's normals carry no gradient, so with ``fc`` in,
-descent stalls),
-``hop`` evaluated on a dense hand surface (``surface_points`` samples, 40000: under
-2 mm apart on the Allegro, near the validator's 1 mm; ``hop`` sums depth over
-samples, so ×3 at 40000 weighs depth per unit area as ×30 did at 4000) and counting
-only depth beyond ``depth_allowance`` (1 mm), and the contacts fixed. With
-``object_weight > 0`` it also adds ``E_ohp`` (the objects' points inside the hand's
-collision primitives, beyond the same allowance, on ``object_points`` samples of each
-object's surface: :mod:`seqgrasp_core.energies.object_hand_penetration`), whose
-point–primitive pairs are found every ``reselect`` steps among the points within
-``overlap_margin`` of a primitive. ``oop`` is tested on the same ``object_points``
-samples (:meth:`StepContext.densified`) rather than MALA's 512 per object: ×30 on
-them (5 → 150 on 3000 points) weighs object–object depth per unit area as ``hop``
-and ``ohp`` weigh theirs (about 3·10⁷ per m² of surface and m of depth), where at
-MALA's weight on 512 points it weighed ~1/170 of that and the four-object depth
-was set by objects pressed into each other (docs/energies-and-optimizer.md). A
-point that comes within reach of a primitive between two searches counts from the
-next search on; the refinement then compares its steps against the energy on the
-new pairs.
+descent stalls), the contacts fixed, and every depth term counting only depth beyond
+``depth_allowance`` (1 mm):
+
+- ``hop`` on a dense hand surface (``surface_points`` samples, 40000: under 2 mm
+  apart on the Allegro, near the validator's 1 mm; ``hop`` sums depth over samples,
+  so ×3 at 40000 weighs depth per unit area as ×30 did at 4000);
+- ``E_ohp`` at ``object_weight`` (150 by default; 0 leaves it out): the objects'
+  points inside the hand's collision primitives, on ``object_points`` samples of
+  each object's surface (:mod:`seqgrasp_core.energies.object_hand_penetration`),
+  its point–primitive pairs found every ``reselect`` steps among the points within
+  ``overlap_margin`` of a primitive. A point that comes within reach of a primitive
+  between two searches counts from the next search on; the refinement then compares
+  its steps against the energy on the new pairs;
+- ``oop`` on the same ``object_points`` samples (:meth:`StepContext.densified`)
+  instead of MALA's 512 per object: ×30 there (5 → 150 on 3000 points) weighs
+  object–object depth per unit area as ``hop`` and ``ohp`` weigh theirs (about
+  3·10⁷ per m² of surface and m of depth). At MALA's weight on 512 points it
+  weighed ~1/170 of that, and the four-object depth was set by objects pressed into
+  each other (docs/energies-and-optimizer.md).
 
 The allowance is what keeps the success rate: in the MuJoCo validator a grasp that
 presses into its object holds by that preload, so pushing every point out of the
@@ -75,7 +76,7 @@ class RefineConfig:
     grow: float = 1.2
     shrink: float = 0.5
     move_base: bool = True
-    object_weight: float = 0.0  # off until measured at the paper's settings; try 150
+    object_weight: float = 150.0  # per unit area as hop's (docs/energies-and-optimizer.md)
     object_points: int = 3000
     overlap_margin: float = 0.003
     reselect: int = 20
