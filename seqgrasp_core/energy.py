@@ -63,7 +63,7 @@ class HeldObject:
         ``dense``), so that ``E_oop`` tests the dense points too."""
         if self.dense is None:
             return self
-        return HeldObject._around(self.sdf, self.hand_to_object, self.dense.T, self.dense)
+        return self._around(self.sdf, self.hand_to_object, self.dense.T, self.dense)
 
     @property
     def points(self) -> torch.Tensor:

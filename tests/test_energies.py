@@ -288,11 +288,23 @@ def _two_balls(allegro, offset: float, sparse: int, dense: int):
     return ctx, _pose(np.eye(3), [offset, 0.0, 0.0], allegro.open_pose)
 
 
+def _ball_depths(pose: torch.Tensor, held_points: torch.Tensor,
+                 current_points: torch.Tensor) -> torch.Tensor:
+    """Exact depth (m) of each point in the other 3 cm ball of :func:`_two_balls`:
+    the held ball's ``(N, 3)`` points in the current one and the current ball's
+    ``(M, 3)`` points in the held one, ``(N + M,)`` (negative outside)."""
+    from seqgrasp_core.pose import pose_to_matrix
+
+    t = pose_to_matrix(pose)[0]  # hand (= held ball's frame) -> current ball's frame
+    held_in_current = held_points @ t[:3, :3].T + t[:3, 3]
+    current_in_held = (current_points - t[:3, 3]) @ t[:3, :3]
+    return torch.cat((0.03 - held_in_current.norm(dim=1), 0.03 - current_in_held.norm(dim=1)))
+
+
 def test_the_refinements_context_tests_oop_on_the_dense_points(allegro):
     """``densified`` hands ``oop`` the dense points of both objects: its value is the
     depth summed over them, each ball's points inside the other (2 cm apart)."""
     from seqgrasp_core.energies.object_object_penetration import ObjectObjectPenetration
-    from seqgrasp_core.pose import pose_to_matrix
 
     ctx, pose = _two_balls(allegro, 0.02, sparse=64, dense=2000)
     dense = ctx.densified()
@@ -302,11 +314,8 @@ def test_the_refinements_context_tests_oop_on_the_dense_points(allegro):
     assert plain.densified() is plain  # nothing to densify with
 
     value = ObjectObjectPenetration()(GraspState(dense, pose, torch.zeros(1, 2, dtype=torch.long)))
-    t = pose_to_matrix(pose)[0]  # hand (= held ball's frame) -> current ball's frame
-    held_in_current = ctx.held[0].dense.T @ t[:3, :3].T + t[:3, 3]
-    current_in_held = (ctx.dense_surface.T - t[:3, 3]) @ t[:3, :3]
-    expected = float((0.03 - held_in_current.norm(dim=1)).clamp_min(0).sum()
-                     + (0.03 - current_in_held.norm(dim=1)).clamp_min(0).sum())
+    expected = float(_ball_depths(pose, ctx.held[0].dense.T, ctx.dense_surface.T)
+                     .clamp_min(0).sum())
     assert expected > 1.0  # hundreds of points, millimetres deep
     assert value.item() == pytest.approx(expected, rel=0.03)
     sparse = ObjectObjectPenetration()(GraspState(ctx, pose, torch.zeros(1, 2, dtype=torch.long)))
@@ -317,15 +326,11 @@ def test_the_refinements_context_tests_oop_on_the_dense_points(allegro):
 def test_oop_with_a_depth_allowance_sums_only_the_depth_beyond_it(allegro, allowance):
     """Each ball's points inside the other (2 cm apart) count by max(0, depth − a)."""
     from seqgrasp_core.energies.object_object_penetration import ObjectObjectPenetration
-    from seqgrasp_core.pose import pose_to_matrix
 
     ctx, pose = _two_balls(allegro, 0.02, sparse=300, dense=300)
     ctx = replace(ctx, depth_allowance=allowance)
     value = ObjectObjectPenetration()(GraspState(ctx, pose, torch.zeros(1, 2, dtype=torch.long)))
-    t = pose_to_matrix(pose)[0]
-    held_in_current = ctx.held[0].surface.points.T @ t[:3, :3].T + t[:3, 3]
-    current_in_held = (ctx.surface - t[:3, 3]) @ t[:3, :3]
-    depth = torch.cat((0.03 - held_in_current.norm(dim=1), 0.03 - current_in_held.norm(dim=1)))
+    depth = _ball_depths(pose, ctx.held[0].surface.points.T, ctx.surface)
     expected = float((depth - allowance).clamp_min(0).sum())
     assert expected > 0.1
     assert value.item() == pytest.approx(expected, rel=0.03)
