@@ -34,5 +34,23 @@ def user_errors(func):
 
 
 def warn_plugin_failures(plugins) -> None:
-    for line in plugins.failures.values():
+    """One ``warning:`` line per failed plugin and per refused item."""
+    for line in [*plugins.failures.values(), *plugins.refused]:
         print(f"warning: {line}", file=sys.stderr)
+
+
+def show_warnings_as_lines() -> None:
+    """Print the core's :class:`SeqGraspWarning` s as one ``warning: …`` line each."""
+    import warnings
+
+    from seqgrasp_core.errors import SeqGraspWarning
+
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, SeqGraspWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show

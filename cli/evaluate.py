@@ -32,7 +32,8 @@ def evaluate(
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
     workers: Annotated[int, typer.Option(
-        "--workers", help="Processes for generation and validation.")] = os.cpu_count() or 1,
+        "--workers", min=1, help="Processes for generation and validation (at most one "
+                                 "per core).")] = os.cpu_count() or 1,
     out: Annotated[Optional[Path], typer.Option("--out", help="Report (JSON).")] = None,
     keep_runs: Annotated[Optional[Path], typer.Option(
         "--keep-runs", help="Folder to keep each sequence's run file in.")] = None,
@@ -49,7 +50,6 @@ def evaluate(
     console = Console(stderr=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = keep_runs or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
         request = EvalRequest(hand=hand, objects_dir=objects, sequences=sequences, batch=batch,
                               max_objects=max_objects, steps=steps, seed=seed, device=device,
                               workers=workers, validate_workers=workers, out=out,

@@ -38,9 +38,10 @@ def generate(
         "--scale-objects", help="Scale each object's longest edge into 0.06–0.10 m (paper).")] = False,
     out: Annotated[Path, typer.Option("--out", help="Run file to write (Parquet).")] = Path("run.parquet"),
     threads: Annotated[Optional[int], typer.Option(
-        "--threads", help="CPU threads for torch (default: all cores).")] = None,
+        "--threads", min=1, help="CPU threads for torch (default: all cores).")] = None,
     workers: Annotated[int, typer.Option(
-        "--workers", help="Split the batch over N local processes (CPU speed-up).")] = 1,
+        "--workers", min=1, help="Split the batch over N local processes (CPU speed-up; "
+                                 "at most one per core).")] = 1,
     mano_model: Annotated[Optional[Path], typer.Option(
         "--mano-model", help="Your MANO model folder (MANO_RIGHT.pkl): the mano hand uses "
                              "its real surface (needs smplx). Same as SEQGRASP_MANO_MODEL.")] = None,
@@ -54,7 +55,7 @@ def generate(
     from seqgrasp_core.errors import PluginError
     from seqgrasp_core.plugins import load_plugins
 
-    if threads:
+    if threads is not None:
         torch.set_num_threads(threads)
     if mano_model is not None:
         os.environ["SEQGRASP_MANO_MODEL"] = str(mano_model)  # read by the mano plugin

@@ -32,9 +32,11 @@ def contacts(
     """Sample contact candidates on a URDF's collision surfaces, grouped by facing direction."""
     from seqgrasp_core.contact_sampling import branch_rules, load_rules, sample_contacts, write_contacts
     from seqgrasp_core.errors import HandSpecError
+    from seqgrasp_core.outputs import prepare_output
 
     if not urdf.is_file():
         raise HandSpecError(f"URDF {urdf} not found", "give the path of the hand's URDF")
+    prepare_output(out)
     file_spacing = None
     if rules is not None:
         rule_list, file_spacing = load_rules(rules)

@@ -71,14 +71,14 @@ def energies(as_json: JsonOpt = False) -> None:
 
 @user_errors
 def plugins(as_json: JsonOpt = False) -> None:
-    """List the loaded plugins, what they provide, and the ones that failed."""
+    """List the loaded plugins, what they provide, what was refused, and the failures."""
     from seqgrasp_core.plugins import load_plugins
 
     loaded = load_plugins()
-    rows = [{"name": p.name, "version": p.version, "status": "ok", "provides": p.provides}
-            for p in loaded.loaded]
-    rows += [{"name": name, "version": "", "status": "failed", "provides": [reason]}
-             for name, reason in loaded.failures.items()]
+    rows = [{"name": p.name, "version": p.version, "status": "ok", "provides": p.provides,
+             "refused": p.refused} for p in loaded.loaded]
+    rows += [{"name": name, "version": "", "status": "failed", "provides": [reason],
+              "refused": []} for name, reason in loaded.failures.items()]
     _emit(rows, "plugins", as_json, "plugins")
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import typer
 
 from . import evaluate, generate, hand, listing, replay, show, validate
+from .errors import show_warnings_as_lines
+
+show_warnings_as_lines()
 
 app = typer.Typer(name="seqgrasp", no_args_is_help=True, add_completion=False,
                   help="Sequential multi-object dexterous grasp generation (SeqGrasp).")

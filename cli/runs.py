@@ -10,8 +10,8 @@ from .errors import warn_plugin_failures
 def open_run(run: Path):
     """``(table, metadata, plugins, hand spec)`` of a run file; user errors are
     :class:`~seqgrasp_core.errors.SeqGraspError` s (one line at the CLI)."""
-    from seqgrasp_core.errors import RunFileError
-    from seqgrasp_core.plugins import load_plugins
+    from seqgrasp_core.errors import RunFileError, UnknownNameError
+    from seqgrasp_core.plugins import load_plugins, missing_hand_hint
     from seqgrasp_core.runfile import read_run
 
     table, metadata = read_run(run)
@@ -21,4 +21,6 @@ def open_run(run: Path):
                            "regenerate it with `seqgrasp generate`")
     plugins = load_plugins()
     warn_plugin_failures(plugins)
+    if hand_name not in plugins.hands:
+        raise UnknownNameError(missing_hand_hint(metadata, plugins, Path(run).name))
     return table, metadata, plugins, plugins.hand(hand_name)

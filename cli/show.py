@@ -29,6 +29,7 @@ def show(
     """Show the hand at each step with its objects (light → dark in grasp order) and
     the contact points."""
     from seqgrasp_core.errors import SeqGraspError
+    from seqgrasp_core.outputs import prepare_output
     from seqgrasp_core.visualize import sequence_view, write_html, write_png
 
     kind = FORMATS.get(out.suffix.lower())
@@ -36,6 +37,7 @@ def show(
         raise SeqGraspError(f"cannot tell the format of {out} from its suffix "
                             f"{out.suffix or '(none)'!r}", "use --out FILE.html or FILE.png")
     table, metadata, _, spec = open_run(run)
+    prepare_output(out)
     view = sequence_view(table, metadata, spec, sequence,
                          objects_dir=objects, source=str(run))
     if step is not None:

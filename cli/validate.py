@@ -38,11 +38,17 @@ def validate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
     from rich.table import Table
 
+    from seqgrasp_core.errors import RunFileError
+    from seqgrasp_core.outputs import prepare_output
     from seqgrasp_core.runfile import write_run
     from seqgrasp_core.validation import summarize, validate_table, with_results
 
     console = Console()
     table, metadata, plugins, hand = open_run(run)
+    if table.num_rows == 0:
+        raise RunFileError(f"{run} has no rows, so there is nothing to validate",
+                           "validate a run that `seqgrasp generate` filled")
+    target = prepare_output(out or default_out(run))
     checker = plugins.validators.get(validator)
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console,
@@ -53,20 +59,25 @@ def validate(
             progress=lambda done, total: bar.update(task, completed=done, total=total))
     result = with_results(table, results)
     meta = {k: v for k, v in metadata.items() if k != "format_version"}
-    target = out or default_out(run)
     write_run(target, result, meta)
 
     view = Table(title=f"{run.name}: {validator} validation")
     for name in ("objects", "grasps", "success %", "max pen. mm", "hand pen. mm",
                  "diversity rad"):
         view.add_column(name, justify="right")
-    for row in summarize(result):
+    summary = summarize(result)
+    for row in summary:
         view.add_row(str(row["objects"]), str(row["grasps"]), f"{row['success_rate']:.2f}",
                      f"{row['mean_max_penetration_mm']:.2f}",
                      f"{row['mean_hand_penetration_mm']:.2f}",
                      "–" if row["diversity_rad"] != row["diversity_rad"]
                      else f"{row['diversity_rad']:.3f}")
     console.print(view)
+    unmeasured = sum(row["unmeasured"] for row in summary)
+    if unmeasured:
+        typer.echo(f"warning: {unmeasured} rows have a pose or joint angle that is not a finite "
+                   "number: they count as failures and are left out of the depth means "
+                   "(see the `failure` column)", err=True)
     console.print(f"wrote {target}")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -12,17 +11,3 @@ def cache_dir(kind: str) -> Path:
     folder = root / kind
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

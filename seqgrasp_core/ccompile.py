@@ -17,7 +17,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .cache import atomic_write_bytes, cache_dir
+from .cache import cache_dir
+from .outputs import atomic_write_bytes
 
 
 def switched_on() -> bool:

@@ -40,6 +40,7 @@ import numpy as np
 
 from .errors import HandSpecError
 from .hand_geometry import Primitive, read_collision_primitives
+from .outputs import atomic_write_bytes
 
 PROBE = 0.002     # inside/outside probe distance along the normal (m)
 BURIED = 0.0002   # a sample deeper than this inside another primitive is dropped (m)
@@ -289,4 +290,5 @@ def _usable_samples(link, by_link, poses, spacing) -> tuple[np.ndarray, np.ndarr
 def write_contacts(groups: dict[str, list[dict]], path: str | Path, note: str = "") -> None:
     """Write the plugin contact file (``{"groups": ...}``, plus a provenance note)."""
     data = {"generated_by": note, "groups": groups} if note else {"groups": groups}
-    Path(path).write_text(json.dumps(data, indent=1) + "\n")
+    text = json.dumps(data, indent=1) + "\n"
+    atomic_write_bytes(Path(path), lambda tmp: tmp.write_text(text))

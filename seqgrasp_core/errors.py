@@ -53,3 +53,7 @@ class RunFileError(SeqGraspError):
 
 class OppositionSpaceError(SeqGraspError):
     """A requested opposition space cannot be used at this step."""
+
+
+class SeqGraspWarning(UserWarning):
+    """Something the user should know that does not stop the command (one line)."""

@@ -16,7 +16,7 @@ from typing import Callable
 
 import pyarrow as pa
 
-from .cache import atomic_write_bytes
+from .outputs import atomic_write_bytes, prepare_output
 from .errors import SeqGraspError
 from .objects import demo_object_paths, mesh_paths_in
 from .pipeline import GenerateRequest, run_generate
@@ -57,6 +57,11 @@ def draw_sequences(paths: list[Path], count: int, length: int, seed: int) -> lis
     return [rng.sample(paths, length) for _ in range(count)]
 
 
+def run_file(work_dir: Path, index: int) -> Path:
+    """Where sequence ``index``'s run file is written."""
+    return Path(work_dir) / f"eval_sequence_{index:03d}.parquet"
+
+
 def run_eval(request: EvalRequest, plugins: Plugins,
              on_sequence: Callable[[int, int, str], None] | None = None,
              progress=None) -> dict:
@@ -65,6 +70,9 @@ def run_eval(request: EvalRequest, plugins: Plugins,
         raise SeqGraspError("--sequences and --max-objects must be at least 1",
                             "e.g. --sequences 10 --max-objects 4")
     spec = plugins.hand(request.hand)
+    if request.out is not None:
+        prepare_output(request.out)
+    prepare_output(run_file(request.work_dir, 0), "--keep-runs")
     validator = plugins.validators.get(request.validator)
     if not validator.available():
         raise SeqGraspError(f"validator {validator.name!r} is not available",
@@ -75,7 +83,7 @@ def run_eval(request: EvalRequest, plugins: Plugins,
     for i, seq in enumerate(sequences):
         if on_sequence is not None:
             on_sequence(i, len(sequences), " → ".join(p.stem for p in seq))
-        run_path = Path(request.work_dir) / f"eval_sequence_{i:03d}.parquet"
+        run_path = run_file(request.work_dir, i)
         summary = run_generate(GenerateRequest(
             hand=spec.name, objects=seq, scale_objects=True, batch=request.batch,
             steps=request.steps, refine_steps=request.refine_steps,

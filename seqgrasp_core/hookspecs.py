@@ -35,7 +35,8 @@ def register_hands(register: "Callable[[HandSpec], None]") -> None:
     """Register hand definitions.
 
     Called once when the plugin manager loads. Call ``register(spec)`` once per hand;
-    a name already taken raises :class:`~seqgrasp_core.errors.DuplicateNameError`.
+    a name another plugin registered first is refused with a warning (see
+    :mod:`seqgrasp_core.plugins` for the order), and the plugin's other items stay.
     """
 
 

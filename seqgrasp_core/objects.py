@@ -68,10 +68,14 @@ def read_mesh(path: str | Path):
     import trimesh
 
     path = Path(path)
+    if path.is_dir():
+        raise MeshError(f"{path} is a folder, not a mesh file",
+                        f"give a mesh file ({', '.join(MESH_SUFFIXES)})")
     if not path.is_file():
         raise MeshError(f"mesh file {path} not found", "check the path")
     try:
-        loaded = trimesh.load(path, force="mesh", process=True)
+        # Unprocessed first: processing would drop non-finite vertices silently.
+        loaded = trimesh.load(path, force="mesh", process=False)
     except Exception as exc:  # trimesh raises many types for foreign files
         raise MeshError(f"{path} is not a mesh trimesh can read ({type(exc).__name__}: "
                         f"{str(exc)[:80]})",
@@ -79,7 +83,12 @@ def read_mesh(path: str | Path):
     if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
         raise MeshError(f"{path} is not a mesh: it holds no triangles",
                         "export the object as a triangle mesh")
+    bad = int((~np.isfinite(np.asarray(loaded.vertices))).any(axis=1).sum())
+    if bad:
+        raise MeshError(f"{path} has {bad} vertices with a coordinate that is not a finite "
+                        "number (NaN or inf)", "fix or remove them in the file and retry")
     mesh = loaded
+    mesh.process()
     if not mesh.is_watertight:
         mesh.merge_vertices()
         trimesh.repair.fill_holes(mesh)

@@ -11,15 +11,14 @@ reproduces the single-process run exactly.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing as mp
 import os
 import queue as queue_module
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import torch
 
 from .sequence import GenerateConfig, ProgressFn, StepOutcome
+from .workers import message_queue, worker_pool
 
 SHARD_SEED_STRIDE = 7919
 
@@ -44,7 +43,15 @@ def shard_sizes(batch: int, workers: int) -> list[int]:
     return [base + (1 if k < extra else 0) for k in range(workers)]
 
 
-def _run_shard(job: ShardJob, messages) -> list[dict]:
+_MESSAGES = None  # this worker's progress queue, set by :func:`_init_worker`
+
+
+def _init_worker(messages) -> None:
+    global _MESSAGES
+    _MESSAGES = messages
+
+
+def _run_shard(job: ShardJob) -> list[dict]:
     torch.set_num_threads(job.threads)
     from .hand_model import HandModel
     from .objects import load_object
@@ -58,7 +65,7 @@ def _run_shard(job: ShardJob, messages) -> list[dict]:
     objects = [load_object(p, size_range=job.size_range) for p in job.object_paths]
 
     def report(n, label, i, steps, energy):
-        messages.put((job.first_sequence, n, label, i, steps, energy))
+        _MESSAGES.put((job.first_sequence, n, label, i, steps, energy))
 
     outcomes = generate(hand, objects, build_energy(plugins, job.weights), job.config, report)
     return [{**{f.name: getattr(o, f.name) for f in dataclasses.fields(o) if f.name != "obj"},
@@ -70,7 +77,8 @@ def generate_in_workers(hand: str, objects, size_range, weights: dict, config: G
                         workers: int, progress: ProgressFn | None = None,
                         surface_points: int | None = None) -> list[StepOutcome]:
     """Run :func:`~seqgrasp_core.sequence.generate` over ``workers`` processes
-    (``surface_points`` overrides the hand's count of surface samples)."""
+    (``surface_points`` overrides the hand's count of surface samples). The workers
+    end with this process, and at once on an exception here (Ctrl-C)."""
     sizes = shard_sizes(config.batch, workers)
     threads = max(1, (os.cpu_count() or 1) // len(sizes))
     starts = [sum(sizes[:k]) for k in range(len(sizes))]
@@ -79,10 +87,9 @@ def generate_in_workers(hand: str, objects, size_range, weights: dict, config: G
                                          seed=config.seed + SHARD_SEED_STRIDE * k),
                      start, threads, surface_points)
             for k, (size, start) in enumerate(zip(sizes, starts))]
-    context = mp.get_context("spawn")
-    with context.Manager() as manager, ProcessPoolExecutor(len(jobs), mp_context=context) as pool:
-        messages = manager.Queue()
-        futures = [pool.submit(_run_shard, job, messages) for job in jobs]
+    messages = message_queue()
+    with worker_pool(len(jobs), _init_worker, (messages,)) as pool:
+        futures = [pool.submit(_run_shard, job) for job in jobs]
         latest: dict[int, tuple] = {}
         while not all(f.done() for f in futures):
             try:

@@ -7,7 +7,10 @@ opposition-space order, output folder) is checked before any optimization runs.
 from __future__ import annotations
 
 import datetime as _dt
+import math
+import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,14 +18,15 @@ import torch
 
 from . import __version__
 from .energy import WeightedEnergy
-from .errors import SeqGraspError, UnknownNameError
+from .errors import SeqGraspError, SeqGraspWarning, UnknownNameError
 from .hand_model import HandModel
 from .objects import PAPER_SIZE_RANGE, GraspObject, demo_object_paths, load_object
 from .opposition import check_fixed_order
+from .outputs import prepare_output
 from .optimizer import MalaConfig
 from .refine import RefineConfig
 from .parallel import generate_in_workers
-from .plugins import Plugins
+from .plugins import Plugins, hand_plugin_record
 from .runfile import outcomes_to_table, write_run
 from .sequence import GenerateConfig, ProgressFn, generate
 
@@ -42,12 +46,14 @@ def parse_energy_overrides(items: list[str], plugins: Plugins) -> dict[str, floa
             raise UnknownNameError(f"unknown energy term {name!r} in --energy",
                                    f"choose from: {', '.join(sorted(weights))}")
         try:
-            weights[name] = float(value)
+            weight = float(value)
         except ValueError:
             raise SeqGraspError(f"--energy {item!r}: {value!r} is not a number",
                                 "e.g. --energy hop=0") from None
-        if weights[name] < 0:
-            raise SeqGraspError(f"--energy {item!r}: weights must be ≥ 0", "use 0 to disable")
+        if not math.isfinite(weight) or weight < 0:
+            raise SeqGraspError(f"--energy {item!r}: a weight must be a finite number ≥ 0",
+                                "e.g. --energy hop=10, or 0 to disable the term")
+        weights[name] = weight
     return weights
 
 
@@ -106,11 +112,26 @@ class GenerateRequest:
     surface_points: int | None = None  # hand surface samples for `hop`; the hand's own if None
 
 
-def check_output(path: Path) -> None:
-    if path.is_dir():
-        raise SeqGraspError(f"--out {path} is a folder", "give a file name such as run.parquet")
-    if not path.parent.exists():
-        raise SeqGraspError(f"folder {path.parent} for --out does not exist", "create it first")
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def capped_workers(workers: int) -> int:
+    """``workers``, at most one per usable core (with a warning when capped): more
+    processes than cores only share them, each with its own copy of the model."""
+    if workers < 1:
+        raise SeqGraspError("--workers must be at least 1", "e.g. --workers 2")
+    cores = usable_cores()
+    if workers > cores:
+        warnings.warn(f"--workers {workers} is more than the {cores} usable CPU cores: "
+                      f"using {cores} (the run file records the count used)",
+                      SeqGraspWarning, stacklevel=2)
+        return cores
+    return workers
 
 
 def run_generate(request: GenerateRequest, plugins: Plugins,
@@ -124,16 +145,18 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
     device = resolve_device(request.device)
     if request.os_order:
         check_fixed_order(spec, list(request.os_order))
-    if request.workers < 1:
-        raise SeqGraspError("--workers must be at least 1", "e.g. --workers 2")
+    workers = capped_workers(request.workers)
     if request.surface_points is not None and request.surface_points < MIN_SURFACE_POINTS:
         raise SeqGraspError(f"--surface-points {request.surface_points} is too few",
                             f"use at least {MIN_SURFACE_POINTS} (the hand's own: "
                             f"{spec.surface_points})")
     surface_points = request.surface_points or spec.surface_points
-    check_output(Path(request.out))
+    prepare_output(request.out)
     objects = load_objects(request.objects, request.object_count, request.scale_objects,
                            spec.name, spec.max_object_size)
+    if len(request.os_order) > len(objects):
+        raise SeqGraspError(f"{len(request.os_order)} --os given for {len(objects)} objects",
+                            "give at most one --os per object, in grasp order")
     if on_ready is not None:
         on_ready(objects)
     energy = build_energy(plugins, weights)
@@ -148,22 +171,23 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
                             candidates=request.candidates,
                             candidate_depth_limit=request.candidate_depth_limit)
     t0 = time.perf_counter()
-    if request.workers > 1:
+    if workers > 1:
         size_range = PAPER_SIZE_RANGE if request.scale_objects else None
         outcomes = generate_in_workers(spec.name, objects, size_range,
                                        {k: w for k, w in weights.items() if w != 0.0}, config,
-                                       request.workers, progress, surface_points)
+                                       workers, progress, surface_points)
     else:
         outcomes = generate(HandModel(spec, device=device, surface_points=surface_points),
                             objects, energy, config, progress)
     seconds = time.perf_counter() - t0
     table = outcomes_to_table(outcomes, spec.name, sorted(weights))
     metadata = {
-        "hand": spec.name, "seed": request.seed, "batch": request.batch,
+        "hand": spec.name, "hand_plugin": hand_plugin_record(plugins, spec.name),
+        "seed": request.seed, "batch": request.batch,
         "steps": request.steps, "device": str(device), "weights": weights,
         "schedules": {n: plugins.energy_terms.get(n).schedule for n in weights},
         "os_order": list(request.os_order) or None, "version": __version__,
-        "workers": request.workers, "surface_points": surface_points,
+        "workers": workers, "surface_points": surface_points,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
         "objects": [{"object_id": o.object_id, "sha256": o.sha256, "scale": o.scale,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .cache import atomic_write_bytes
+from .outputs import atomic_write_bytes
 from .errors import RunFileError
 
 METADATA_KEY = b"seqgrasp"
@@ -71,6 +71,9 @@ def write_run(path: str | Path, table: pa.Table, metadata: dict) -> None:
 def read_run(path: str | Path) -> tuple[pa.Table, dict]:
     """``(table, metadata)`` of a run file; :class:`RunFileError` if it is not one."""
     path = Path(path)
+    if path.is_dir():
+        raise RunFileError(f"{path} is a folder, not a run file",
+                           "give a .parquet file written by `seqgrasp generate`")
     if not path.is_file():
         raise RunFileError(f"run file {path} not found", "check the path")
     try:

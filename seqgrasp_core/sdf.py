@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from . import native
-from .cache import atomic_write_bytes, cache_dir
+from .cache import cache_dir
+from .outputs import atomic_write_bytes
 from .kinematics import dot
 
 GRID_PADDING = 0.04  # metres around the object's bounding box

@@ -13,12 +13,15 @@ class StepResult:
 
     ``max_penetration_mm`` is the largest hand–object or object–object depth (what
     the 1 cm limit tests); ``hand_penetration_mm`` the largest hand–object depth
-    alone, the paper's "Pene." (NaN from a validator that does not report it).
+    alone, the paper's "Pene." (NaN from a validator that does not report it, and
+    both NaN for a row that could not be simulated). ``failure`` says why a step
+    failed (``""`` when it succeeded).
     """
 
     success: bool
     max_penetration_mm: float
     hand_penetration_mm: float = float("nan")
+    failure: str = ""
 
 
 class Validator(ABC):

@@ -81,7 +81,7 @@ def pinched_box(hand):
 
 def check(hand, objects, q, closing, workers=1, settings=None):
     """Validate one step: ``objects`` = [(mesh, pose in hand frame)]; returns
-    ``(success, max penetration mm, hand–object penetration mm)``."""
+    ``(success, max penetration mm, hand–object penetration mm, failure)``."""
     meshes = {f"obj{i}": m for i, (m, _) in enumerate(objects)}
     task = StepTask(0, tuple((f"obj{i}", 1.0) for i in range(len(objects))),
                     np.stack([p for _, p in objects]), q, closing)
@@ -107,8 +107,8 @@ def test_settings_reach_the_compiled_scene(hand):
 
 def test_box_pinched_between_index_and_palm_passes(hand):
     q, box, pose = pinched_box(hand)
-    ok, pen, _ = check(hand, [(box, pose)], q, mask_of(hand, "ff"))
-    assert ok
+    ok, pen, _, failure = check(hand, [(box, pose)], q, mask_of(hand, "ff"))
+    assert ok and failure == ""
     assert pen < 0.5
 
 
@@ -116,8 +116,9 @@ def test_box_beside_open_hand_fails(hand):
     box = trimesh.creation.box(extents=[0.02, 0.025, 0.02])
     q = np.array(hand.open_pose)
     beside = translation(PALM_FACE_X + 0.03, -0.0565 - 0.03, -0.05)
-    ok, pen, _ = check(hand, [(box, beside)], q, mask_of(hand, "ff"))
+    ok, pen, _, failure = check(hand, [(box, beside)], q, mask_of(hand, "ff"))
     assert not ok
+    assert failure.startswith("lost under acceleration along ")
     assert pen == 0.0
 
 
@@ -146,7 +147,9 @@ def test_a_run_at_rest_ends_early_with_the_same_outcome(hand, monkeypatch):
 def test_object_deep_in_palm_reports_its_depth_and_fails(hand):
     cube = trimesh.creation.box(extents=[0.05, 0.05, 0.05])
     deep = translation(PALM_FACE_X - 0.02 + 0.025, 0.0, -0.045)
-    ok, pen, _ = check(hand, [(cube, deep)], np.array(hand.open_pose), mask_of(hand, "ff"))
+    ok, pen, _, failure = check(hand, [(cube, deep)], np.array(hand.open_pose),
+                                mask_of(hand, "ff"))
+    assert failure == "penetration ≥ 10 mm"
     assert not ok
     assert pen == pytest.approx(20.0, abs=3.0)
 
@@ -156,8 +159,8 @@ def test_object_object_penetration_is_measured(hand):
     b = trimesh.creation.icosphere(subdivisions=3, radius=0.015)
     far = 0.2  # well away from the hand: only the two objects overlap
     pa_, pb = translation(far, 0, 0), translation(far + 0.015 + 0.015 - 0.006, 0, 0)
-    ok, pen, hand_pen = check(hand, [(a, pa_), (b, pb)], np.array(hand.open_pose),
-                              mask_of(hand, "ff"))
+    ok, pen, hand_pen, _ = check(hand, [(a, pa_), (b, pb)], np.array(hand.open_pose),
+                                 mask_of(hand, "ff"))
     assert not ok
     assert pen == pytest.approx(6.0, abs=0.5)
     assert hand_pen == 0.0  # the paper's hand–object depth does not count it
@@ -225,7 +228,7 @@ def test_results_line_up_with_shuffled_rows(hand, tmp_path):
     out = with_results(table, results)
     assert out.column_names[:table.num_columns] == table.column_names
     assert out.column_names[table.num_columns:] == ["success", "max_penetration_mm",
-                                                    "hand_penetration_mm"]
+                                                    "hand_penetration_mm", "failure"]
     assert out.schema.field("max_penetration_mm").type == pa.float32()
     assert out.schema.metadata == table.schema.metadata
     summary = summarize(out)

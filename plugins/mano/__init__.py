@@ -39,7 +39,8 @@ def real_mano_spec(spec: HandSpec, model: str | Path) -> HandSpec:
     """``spec`` rebuilt on the user's MANO model (see the module docstring)."""
     from scipy.spatial import cKDTree
 
-    from seqgrasp_core.cache import atomic_write_bytes, cache_dir
+    from seqgrasp_core.cache import cache_dir
+    from seqgrasp_core.outputs import atomic_write_bytes
     from seqgrasp_core.contact_sampling import load_rules, sample_contacts
 
     from .model import build_urdf, load_mano_surface, mesh_tips, surface_in_link_frames

@@ -79,10 +79,16 @@ class IsaacGymValidator(Validator):
                              self.protocol, MuJoCoSettings())
         shared.init_process(ctx)  # this process: scenes for closing and the end-of-run test
         depths, runs = {}, []
+        faults = {}
         for task in tasks:
+            if task.fault:
+                depths[task.row], faults[task.row] = (float("nan"),) * 2, task.fault
+                continue
             state = shared.closed_state(task)
             depths[task.row] = (state.depth * 1000.0, state.hand_depth * 1000.0)
-            if state.joints is not None:
+            if state.joints is None:
+                faults[task.row] = shared.penetration_failure(self.protocol)
+            else:
                 runs.append(IsaacRun(task, state.joints, state.targets))
         with tempfile.TemporaryDirectory() as folder:
             finals = shake_runs(ctx.urdf_path, ctx.joint_names,
@@ -93,4 +99,6 @@ class IsaacGymValidator(Validator):
                   for run in runs}
         if progress:
             progress(len(tasks), len(tasks))
-        return [StepResult(passed.get(t.row, False), *depths[t.row]) for t in tasks]
+        return [StepResult(passed.get(t.row, False), *depths[t.row],
+                           faults.get(t.row) or ("" if passed.get(t.row) else "lost an object"))
+                for t in tasks]

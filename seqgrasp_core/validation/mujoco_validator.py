@@ -11,14 +11,14 @@ worker imports only numpy and mujoco and starts in well under a second.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
 from typing import Callable, NamedTuple
 
 import numpy as np
 
 from ..validator import StepResult, Validator
+from ..workers import worker_pool
 from .convex import convex_pieces
 from .kernels import library
 from .penetration import HandSurface, Solid, hand_primitives, solid
@@ -145,14 +145,16 @@ def still_holds(task: StepTask, joints, object_poses) -> bool:
     return bool(touching(model, data, index, _STATE.ctx.protocol.closing_distance).all())
 
 
-def _validate_one(task: StepTask) -> tuple[bool, float, float]:
-    """``(success, max penetration mm, hand–object penetration mm)``."""
+def _validate_one(task: StepTask) -> tuple[bool, float, float, str]:
+    """``(success, max penetration mm, hand–object penetration mm, failure)``."""
     from .simulate import shake
 
+    if task.fault:
+        return False, float("nan"), float("nan"), task.fault
     st = _STATE
     depth, hand_depth, closed, targets = closed_state(task)
     if closed is None:
-        return False, depth * 1000.0, hand_depth * 1000.0
+        return False, depth * 1000.0, hand_depth * 1000.0, penetration_failure(st.ctx.protocol)
     model, index, data = _scene(task.objects)
     # The six runs are independent (each starts from the closed state), so their
     # order cannot change the outcome; trying the direction that failed most often
@@ -160,12 +162,24 @@ def _validate_one(task: StepTask) -> tuple[bool, float, float]:
     order = sorted(range(len(st.failures)), key=lambda k: -st.failures[k])
     failed = shake(model, data, index, closed, targets, list(task.object_in_hand),
                    st.ctx.protocol, st.ctx.settings, order)
-    if failed is not None:
-        st.failures[failed] += 1
-    return failed is None, depth * 1000.0, hand_depth * 1000.0
+    if failed is None:
+        return True, depth * 1000.0, hand_depth * 1000.0, ""
+    st.failures[failed] += 1
+    return False, depth * 1000.0, hand_depth * 1000.0, \
+        lost_failure(st.ctx.protocol.directions[failed])
 
 
-def _validate_chunk(tasks: list[StepTask]) -> list[tuple[int, bool, float, float]]:
+def penetration_failure(protocol: ValidationProtocol) -> str:
+    return f"penetration ≥ {protocol.penetration_threshold * 1000:g} mm"
+
+
+def lost_failure(direction) -> str:
+    """``"lost under acceleration along +x"`` for the unit vector ``direction``."""
+    axes = [f"{'+' if v > 0 else '-'}{a}" for a, v in zip("xyz", direction) if v != 0]
+    return f"lost under acceleration along {''.join(axes) or 'none'}"
+
+
+def _validate_chunk(tasks: list[StepTask]) -> list[tuple[int, bool, float, float, str]]:
     return [(t.row, *_validate_one(t)) for t in tasks]
 
 
@@ -184,8 +198,8 @@ def prepare_objects(tasks: list[StepTask], meshes: dict, density: float
 
 def run_tasks(ctx: Context, tasks: list[StepTask], workers: int,
               progress: Callable[[int, int], None] | None = None) -> dict[int, tuple]:
-    """``{row: (success, max_penetration_mm, hand_penetration_mm)}``; ``workers``
-    processes (1 = in-process)."""
+    """``{row: (success, max_penetration_mm, hand_penetration_mm, failure)}``;
+    ``workers`` processes (1 = in-process)."""
     ctx = with_hand(ctx)
     library()  # compiled here once, not by every worker at the same time
     results: dict[int, tuple] = {}
@@ -206,18 +220,15 @@ def run_tasks(ctx: Context, tasks: list[StepTask], workers: int,
     # their numpy import; the parent's own setting is restored afterwards).
     saved = {k: os.environ.get(k) for k in _BLAS_THREADS}
     os.environ.update({k: "1" for k in _BLAS_THREADS})
-    try:
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)),
-                                   mp_context=get_context("spawn"), initializer=init_process,
-                                   initargs=(ctx,))
-        futures = {pool.submit(_validate_chunk, c): len(c) for c in chunks}
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    with pool:
+    with worker_pool(min(workers, len(chunks)), init_process, (ctx,)) as pool:
+        try:
+            futures = {pool.submit(_validate_chunk, c): len(c) for c in chunks}
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         for fut in as_completed(futures):
             for row, *outcome in fut.result():
                 results[row] = tuple(outcome)
@@ -247,5 +258,5 @@ class MuJoCoValidator(Validator):
                       prepare_objects(tasks, meshes, self.protocol.density),
                       self.protocol, self.settings)
         results = run_tasks(ctx, tasks, max(1, min(workers, os.cpu_count() or 1)), progress)
-        return [StepResult(bool(ok), float(pen), float(hand))
-                for ok, pen, hand in (results[t.row] for t in tasks)]
+        return [StepResult(bool(ok), float(pen), float(hand), failure)
+                for ok, pen, hand, failure in (results[t.row] for t in tasks)]

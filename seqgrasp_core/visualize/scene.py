@@ -111,6 +111,11 @@ def sequence_view(table, metadata: dict, spec, sequence_id: int, *,
     if any(len(r["joints"]) != k for r in rows):
         raise RunFileError(f"{source} has joint vectors that do not fit hand {spec.name!r} "
                            f"({k} joints)", "show it with the hand it was generated for")
+    for r in rows:
+        if not np.all(np.isfinite(np.concatenate((r["pose"], r["joints"])))):
+            raise RunFileError(f"step {r['step']} of sequence {sequence_id} in {source} has a "
+                               "pose or joint angle that is not a finite number, so it cannot "
+                               "be drawn", "show another sequence, or regenerate the run")
     meshes = load_run_meshes(metadata, objects_dir)
     colors = object_colors(len(rows))
     poses = np.asarray([r["pose"] for r in rows], dtype=np.float64)
