@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 
 import typer
@@ -15,8 +16,25 @@ def fail(message: str) -> "typer.Exit":
     return typer.Exit(EXIT_USER_ERROR)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that a run stops as on Ctrl-C: workers
+    killed, temporary files removed, one line."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+def stop_cleanly_on_sigterm() -> None:
+    import threading
+
+    if threading.current_thread() is threading.main_thread():  # signal.signal's rule
+        signal.signal(signal.SIGTERM, _terminate)
+
+
 def user_errors(func):
-    """Run a command; a :class:`SeqGraspError` becomes one line on stderr and exit 2."""
+    """Run a command; a :class:`SeqGraspError` becomes one line on stderr and exit 2,
+    Ctrl-C exit 130 and SIGTERM exit 143 (after :func:`stop_cleanly_on_sigterm`)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -26,9 +44,12 @@ def user_errors(func):
             return func(*args, **kwargs)
         except SeqGraspError as exc:
             raise fail(exc.one_line()) from None
+        except Terminated:
+            typer.echo("terminated", err=True)
+            raise typer.Exit(128 + signal.SIGTERM) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
-            raise typer.Exit(130) from None
+            raise typer.Exit(128 + signal.SIGINT) from None
 
     return wrapper
 

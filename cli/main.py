@@ -5,12 +5,18 @@ from __future__ import annotations
 import typer
 
 from . import evaluate, generate, hand, listing, replay, show, validate
-from .errors import show_warnings_as_lines
-
-show_warnings_as_lines()
+from .errors import show_warnings_as_lines, stop_cleanly_on_sigterm
 
 app = typer.Typer(name="seqgrasp", no_args_is_help=True, add_completion=False,
                   help="Sequential multi-object dexterous grasp generation (SeqGrasp).")
+
+
+@app.callback()
+def _before_every_command() -> None:
+    show_warnings_as_lines()
+    stop_cleanly_on_sigterm()
+
+
 generate.register(app)
 listing.register(app)
 hand.register(app)

@@ -1,0 +1,138 @@
+"""Interrupted runs: workers die with the command, Ctrl-C stops at once, nothing is left.
+
+Each test starts a real ``seqgrasp`` command in its own session, waits until its
+worker processes run, signals the main process alone, and then looks in ``/proc``
+for anything of that session still alive.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from seqgrasp_core.runfile import write_run
+from test_validation import hand, make_run  # noqa: F401  (the fixture and the run)
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
+                                reason="finds a session's processes in Linux's /proc")
+
+WORKERS_RUNNING = 2.5  # s to let the started workers get into their work
+
+
+def session(sid: int) -> list[tuple[int, str]]:
+    """``(pid, command line)`` of the live processes in session ``sid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            state, _, _, sid_of = stat[stat.rindex(")") + 2:].split()[:4]
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:  # ended while we looked
+            continue
+        if int(sid_of) == sid and state != "Z":
+            found.append((int(entry), cmdline.decode(errors="replace")))
+    return found
+
+
+def start(args: list[str], cwd: Path) -> subprocess.Popen:
+    """``seqgrasp ARGS`` in a new session; returns once two workers have run a while."""
+    proc = subprocess.Popen([sys.executable, "-c", "from seqgrasp_cli.main import app; app()",
+                             *args], cwd=cwd, start_new_session=True, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while sum("spawn_main" in cmd for _, cmd in session(proc.pid)) < 2:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the workers never started: {proc.communicate()[1][-500:]}")
+        time.sleep(0.1)
+    time.sleep(WORKERS_RUNNING)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    return proc
+
+
+def left_behind(sid: int, within: float = 5.0) -> list[tuple[int, str]]:
+    deadline = time.monotonic() + within
+    while (alive := session(sid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid, _ in alive:  # do not leave them to the next test either
+        os.kill(pid, signal.SIGKILL)
+    return alive
+
+
+def check_stopped_cleanly(proc: subprocess.Popen, sig: int, code: int, word: str,
+                          out: Path) -> None:
+    sent = time.monotonic()
+    os.kill(proc.pid, sig)
+    try:
+        _, err = proc.communicate(timeout=2.0)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the run did not stop within 2 s")
+    assert time.monotonic() - sent < 2.0
+    assert proc.returncode == code, err[-500:]
+    assert err.strip().splitlines()[-1] == word
+    assert "Traceback" not in err
+    assert not out.exists()
+    assert not list(out.parent.glob(f".{out.name}.*")), "a temporary file was left"
+    assert left_behind(proc.pid) == []
+
+
+@pytest.fixture()
+def long_generate(tmp_path):
+    out = tmp_path / "run.parquet"
+    args = ["generate", "--objects", "1", "--batch", "4", "--steps", "200000",
+            "--workers", "2", "--out", str(out)]
+    return args, out
+
+
+def test_generate_workers_die_when_the_command_is_killed(long_generate, tmp_path):
+    args, out = long_generate
+    proc = start(args, tmp_path)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert left_behind(proc.pid) == []
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"),
+                                             (signal.SIGTERM, 143, "terminated")])
+def test_generate_stops_at_once_on_a_signal_to_the_main_process(long_generate, tmp_path,
+                                                                sig, code, word):
+    args, out = long_generate
+    check_stopped_cleanly(start(args, tmp_path), sig, code, word, out)
+
+
+@pytest.fixture()
+def long_validate(hand, tmp_path):  # noqa: F811
+    """A run of 3000 copies of a held grasp: seconds of work for two workers."""
+    table, metadata, _ = make_run(hand, tmp_path, order=(0,))
+    copies = 3000
+    table = pa.concat_tables([table] * copies)
+    table = table.set_column(0, "sequence_id", pa.array(range(copies), pa.int32()))
+    run = tmp_path / "run.parquet"
+    write_run(run, table, {k: v for k, v in metadata.items() if k != "format_version"})
+    out = tmp_path / "validated.parquet"
+    return ["validate", str(run), "--workers", "2", "--out", str(out)], out
+
+
+def test_validate_workers_die_when_the_command_is_killed(long_validate, tmp_path):
+    args, out = long_validate
+    proc = start(args, tmp_path)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert left_behind(proc.pid) == []
+    assert not out.exists()
+
+
+def test_validate_stops_at_once_on_ctrl_c_to_the_main_process(long_validate, tmp_path):
+    args, out = long_validate
+    check_stopped_cleanly(start(args, tmp_path), signal.SIGINT, 130, "interrupted", out)
