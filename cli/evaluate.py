@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from seqgrasp_core.workers import usable_cores
 
 from .errors import user_errors, warn_plugin_failures
 from .options import (AllowanceOpt, BatchOpt, CandidateDepthOpt, CandidatesOpt, DeviceOpt,
@@ -33,7 +34,7 @@ def evaluate(
     device: DeviceOpt = "cpu",
     workers: Annotated[int, typer.Option(
         "--workers", min=1, help="Processes for generation and validation (at most one "
-                                 "per core).")] = os.cpu_count() or 1,
+                                 "per core).")] = usable_cores(),
     out: Annotated[Optional[Path], typer.Option("--out", help="Report (JSON).")] = None,
     keep_runs: Annotated[Optional[Path], typer.Option(
         "--keep-runs", help="Folder to keep each sequence's run file in.")] = None,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
 import typer
+
+from seqgrasp_core.workers import usable_cores
 
 from .errors import user_errors
 from .runs import open_run
@@ -26,7 +27,7 @@ def validate(
     validator: str = typer.Option(
         "mujoco", "--validator", help="Physics validator: mujoco (default) or isaacgym."),
     workers: int = typer.Option(
-        os.cpu_count() or 1, "--workers", "-j", min=1, help="Worker processes."),
+        usable_cores(), "--workers", "-j", min=1, help="Worker processes."),
     objects: Optional[Path] = typer.Option(
         None, "--objects",
         help="Folder with the run's meshes, matched by content hash (when they moved)."),

@@ -11,14 +11,13 @@ reproduces the single-process run exactly.
 from __future__ import annotations
 
 import dataclasses
-import os
 import queue as queue_module
 from dataclasses import dataclass
 
 import torch
 
 from .sequence import GenerateConfig, ProgressFn, StepOutcome
-from .workers import message_queue, worker_pool
+from .workers import message_queue, usable_cores, worker_pool
 
 SHARD_SEED_STRIDE = 7919
 
@@ -80,7 +79,7 @@ def generate_in_workers(hand: str, objects, size_range, weights: dict, config: G
     (``surface_points`` overrides the hand's count of surface samples). The workers
     end with this process, and at once on an exception here (Ctrl-C)."""
     sizes = shard_sizes(config.batch, workers)
-    threads = max(1, (os.cpu_count() or 1) // len(sizes))
+    threads = max(1, usable_cores() // len(sizes))
     starts = [sum(sizes[:k]) for k in range(len(sizes))]
     jobs = [ShardJob(hand, tuple(str(o.source) for o in objects), size_range, weights,
                      dataclasses.replace(config, batch=size,

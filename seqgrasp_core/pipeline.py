@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from .parallel import generate_in_workers
 from .plugins import Plugins, hand_plugin_record
 from .runfile import outcomes_to_table, write_run
 from .sequence import GenerateConfig, ProgressFn, generate
+from .workers import usable_cores
 
 
 MIN_SURFACE_POINTS = 50  # fewer leave whole links unsampled
@@ -110,14 +110,6 @@ class GenerateRequest:
     candidates: int = 1  # grasps optimized per sequence and object (best kept)
     candidate_depth_limit: float = GenerateConfig.candidate_depth_limit  # m
     surface_points: int | None = None  # hand surface samples for `hop`; the hand's own if None
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def capped_workers(workers: int) -> int:

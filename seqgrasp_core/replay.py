@@ -70,9 +70,9 @@ def replay_plan(rows: list[dict], spec) -> list[ReplayStep]:
             raise RunFileError(f"step {row['step']} has {joints.size} joints and a mask of "
                                f"{mask.size}, but hand {spec.name!r} has {k} joints",
                                "replay it on the hand it was generated for")
-        if not np.all(np.isfinite(joints[mask])):
-            raise RunFileError(f"step {row['step']} has joint angles that are not numbers",
-                               "regenerate the run with `seqgrasp generate`")
+        if not (np.all(np.isfinite(joints)) and np.all(np.isfinite(row["pose"]))):
+            raise RunFileError(f"step {row['step']} has a pose or joint angle that is not a "
+                               "finite number", "regenerate the run with `seqgrasp generate`")
         hand_in_object = pose_to_matrix(torch.as_tensor([row["pose"]], dtype=torch.float64))[0]
         plan.append(ReplayStep(int(row["step"]), str(row["object_id"]), str(row["os_name"]),
                                joints, mask, np.linalg.inv(hand_in_object.numpy())))

@@ -30,6 +30,14 @@ PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 WATCHDOG_PERIOD = 0.5  # s between checks that the parent still exists
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def die_with_parent(parent_pid: int) -> None:
     """Make this process end when ``parent_pid`` (its parent) ends."""
     if sys.platform.startswith("linux"):

@@ -18,7 +18,13 @@ import pyarrow as pa
 import pytest
 
 from seqgrasp_core.runfile import write_run
-from test_validation import hand, make_run  # noqa: F401  (the fixture and the run)
+from test_validation import make_run
+
+
+@pytest.fixture()
+def hand(allegro_spec):
+    return allegro_spec
+
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
                                 reason="finds a session's processes in Linux's /proc")
@@ -112,7 +118,7 @@ def test_generate_stops_at_once_on_a_signal_to_the_main_process(long_generate, t
 
 
 @pytest.fixture()
-def long_validate(hand, tmp_path):  # noqa: F811
+def long_validate(hand, tmp_path):
     """A run of 3000 copies of a held grasp: seconds of work for two workers."""
     table, metadata, _ = make_run(hand, tmp_path, order=(0,))
     copies = 3000

@@ -15,7 +15,12 @@ from seqgrasp_core.runfile import read_run, write_run
 from seqgrasp_core.validation import summarize, validate_table, with_results
 from seqgrasp_core.validation.mujoco_validator import MuJoCoValidator
 from seqgrasp_core.validator import StepResult, Validator
-from test_validation import hand, make_run  # noqa: F401  (the fixture and the run)
+from test_validation import make_run
+
+
+@pytest.fixture()
+def hand(allegro_spec):
+    return allegro_spec
 
 
 def _set(table: pa.Table, column: str, row: int, value) -> pa.Table:
@@ -41,7 +46,7 @@ def _one_line_error(result) -> str:
 # ---------------------------------------------------------------- non-finite rows
 
 
-def test_a_row_that_is_not_finite_fails_with_its_reason(hand, tmp_path):  # noqa: F811
+def test_a_row_that_is_not_finite_fails_with_its_reason(hand, tmp_path):
     # Rows: (0,1) box held: passes; (1,1) cube deep: fails; (2,1) box held; (2,2) cube.
     table, metadata, rows = make_run(hand, tmp_path, order=(0, 1, 2, 3))
     k = hand.num_joints
@@ -67,7 +72,7 @@ def test_a_row_that_is_not_finite_fails_with_its_reason(hand, tmp_path):  # noqa
     assert summary[1]["unmeasured"] == 1 and math.isnan(summary[1]["mean_max_penetration_mm"])
 
 
-def test_a_degenerate_rotation_is_a_fault_not_a_crash(hand, tmp_path):  # noqa: F811
+def test_a_degenerate_rotation_is_a_fault_not_a_crash(hand, tmp_path):
     from seqgrasp_core.validation.steps import row_faults
 
     table, _, _ = make_run(hand, tmp_path, order=(0, 2, 3))
@@ -85,7 +90,7 @@ class _Credulous(Validator):
         return [StepResult(True, 0.0, 0.0) for _ in range(table.num_rows)]
 
 
-def test_the_core_fails_unsimulable_rows_whatever_the_validator_says(hand, tmp_path):  # noqa: F811
+def test_the_core_fails_unsimulable_rows_whatever_the_validator_says(hand, tmp_path):
     table, metadata, _ = make_run(hand, tmp_path, order=(0, 1))
     table = _set(table, "joints", 1, [math.nan] * hand.num_joints)
     results = validate_table(table, metadata, hand, _Credulous())
@@ -94,7 +99,7 @@ def test_the_core_fails_unsimulable_rows_whatever_the_validator_says(hand, tmp_p
     assert math.isnan(results[1].max_penetration_mm)
 
 
-def test_validate_command_writes_the_failure_column_and_warns(hand, tmp_path):  # noqa: F811
+def test_validate_command_writes_the_failure_column_and_warns(hand, tmp_path):
     table, metadata, _ = make_run(hand, tmp_path, order=(0, 1))
     table = _set(table, "joints", 0, [math.nan] * hand.num_joints)
     run = tmp_path / "run.parquet"
@@ -148,7 +153,7 @@ def test_an_unwritable_output_is_refused_before_the_optimizer_starts(tmp_path, m
     assert "cannot create folder" in _one_line_error(result)
 
 
-def test_validate_and_show_refuse_an_unwritable_output(hand, tmp_path):  # noqa: F811
+def test_validate_and_show_refuse_an_unwritable_output(hand, tmp_path):
     table, metadata, _ = make_run(hand, tmp_path, order=(0,))
     run = tmp_path / "run.parquet"
     write_run(run, table, {k: v for k, v in metadata.items() if k != "format_version"})
@@ -159,7 +164,7 @@ def test_validate_and_show_refuse_an_unwritable_output(hand, tmp_path):  # noqa:
         assert "cannot create folder" in _one_line_error(CliRunner().invoke(_app(), args))
 
 
-def test_an_empty_run_and_a_nan_picture_are_one_line(hand, tmp_path):  # noqa: F811
+def test_an_empty_run_and_a_nan_picture_are_one_line(hand, tmp_path):
     table, metadata, _ = make_run(hand, tmp_path, order=(0, 2, 3))
     meta = {k: v for k, v in metadata.items() if k != "format_version"}
     empty = tmp_path / "empty.parquet"
@@ -189,7 +194,7 @@ def test_thread_counts_below_one_are_refused(threads, tmp_path):
 # ---------------------------------------------------------------- smaller cases
 
 
-def test_run_files_get_the_mode_of_a_new_file(hand, tmp_path):  # noqa: F811
+def test_run_files_get_the_mode_of_a_new_file(hand, tmp_path):
     table, metadata, _ = make_run(hand, tmp_path, order=(0,))
     path = tmp_path / "run.parquet"
     previous = os.umask(0o027)
@@ -204,7 +209,7 @@ def test_run_files_get_the_mode_of_a_new_file(hand, tmp_path):  # noqa: F811
     assert first == second == 0o640
 
 
-def test_folders_and_missing_object_folders_are_named(hand, tmp_path):  # noqa: F811
+def test_folders_and_missing_object_folders_are_named(hand, tmp_path):
     from seqgrasp_core.objects import read_mesh
     from seqgrasp_core.validation import load_run_meshes
 
@@ -218,7 +223,8 @@ def test_folders_and_missing_object_folders_are_named(hand, tmp_path):  # noqa: 
 
 
 def test_workers_beyond_the_cores_are_capped_with_a_warning():
-    from seqgrasp_core.pipeline import capped_workers, usable_cores
+    from seqgrasp_core.pipeline import capped_workers
+    from seqgrasp_core.workers import usable_cores
 
     cores = usable_cores()
     with pytest.warns(SeqGraspWarning, match=f"using {cores}"):
@@ -253,3 +259,16 @@ def test_core_warnings_print_as_one_line(capsys):
         show_warnings_as_lines()
         warnings.warn("two cores", SeqGraspWarning)
     assert capsys.readouterr().err == "warning: two cores\n"
+
+
+def test_replay_refuses_a_row_that_is_not_finite(hand, tmp_path):
+    from seqgrasp_core.replay import replay_plan
+    from seqgrasp_core.runfile import sequence_rows
+
+    table, _, _ = make_run(hand, tmp_path, order=(0, 2, 3))
+    rows = sequence_rows(table, 2)
+    assert len(replay_plan(rows, hand)) == 2
+    still = rows[1]["joint_mask"].index(False)  # a joint this step does not move
+    rows[1]["joints"][still] = math.nan
+    with pytest.raises(RunFileError, match="not a finite number"):
+        replay_plan(rows, hand)

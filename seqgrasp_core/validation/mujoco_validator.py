@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..validator import StepResult, Validator
-from ..workers import worker_pool
+from ..workers import usable_cores, worker_pool
 from .convex import convex_pieces
 from .kernels import library
 from .penetration import HandSurface, Solid, hand_primitives, solid
@@ -257,6 +257,6 @@ class MuJoCoValidator(Validator):
         ctx = Context(str(hand.urdf_path), tuple(hand.joint_names),
                       prepare_objects(tasks, meshes, self.protocol.density),
                       self.protocol, self.settings)
-        results = run_tasks(ctx, tasks, max(1, min(workers, os.cpu_count() or 1)), progress)
+        results = run_tasks(ctx, tasks, max(1, min(workers, usable_cores())), progress)
         return [StepResult(bool(ok), float(pen), float(hand), failure)
                 for ok, pen, hand, failure in (results[t.row] for t in tasks)]
