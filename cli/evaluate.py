@@ -72,6 +72,10 @@ def evaluate(
                       f"{r['seconds_per_256']:.1f}",
                       "–" if r["diversity"] != r["diversity"] else f"{r['diversity']:.3f}")
     Console().print(table)
+    unmeasured = sum(r["unmeasured"] for r in report["rows"])
+    if unmeasured:
+        typer.echo(f"warning: {unmeasured} grasps have no depth (see the `failure` column of "
+                   "--keep-runs files): failures, left out of the depth means", err=True)
     if out is not None:
         console.print(f"wrote {out}")
 

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import user_errors
+from .options import finite
 
 hand_app = typer.Typer(help="Tools for writing hand plugins.", no_args_is_help=True)
 
@@ -20,14 +21,16 @@ def contacts(
     rules: Annotated[Optional[Path], typer.Option(
         "--rules", help="TOML file of facing rules ([[group]] name, links, direction, ...).")] = None,
     spacing: Annotated[Optional[float], typer.Option(
-        "--spacing", min=0.5, help="Sample spacing in mm (default: the rule file's, or 4).")] = None,
+        "--spacing", callback=finite, min=0.5,
+        help="Sample spacing in mm (default: the rule file's, or 4).")] = None,
     pad_axis: Annotated[Optional[str], typer.Option(
         "--pad-axis", help="Without --rules: one <branch>_pad group per finger branch, facing "
                            "this link-frame axis (+x, -y, or 0,-1,0).")] = None,
     palm_axis: Annotated[Optional[str], typer.Option(
         "--palm-axis", help="Without --rules: a palm group on the root link facing this axis.")] = None,
     max_angle: Annotated[float, typer.Option(
-        "--max-angle", help="With --pad-axis: largest angle (deg) between normal and axis.")] = 45.0,
+        "--max-angle", callback=finite,
+        help="With --pad-axis: largest angle (deg) between normal and axis.")] = 45.0,
 ) -> None:
     """Sample contact candidates on a URDF's collision surfaces, grouped by facing direction."""
     from seqgrasp_core.contact_sampling import branch_rules, load_rules, sample_contacts, write_contacts

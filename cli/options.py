@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Optional
 
 import typer
+
+
+def finite(value: float | None) -> float | None:
+    """Typer callback: refuse ``inf`` and ``nan`` (``min=`` lets ``inf`` through)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
 
 HandOpt = Annotated[str, typer.Option("--hand", help="Hand plugin name (see `seqgrasp hands`).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
@@ -18,7 +27,7 @@ SurfacePointsOpt = Annotated[Optional[int], typer.Option(
     help="Hand surface samples for the penetration term (default: the hand's own, 3000 "
          "for the Allegro; fewer is faster and deeper, see docs/energies-and-optimizer.md).")]
 AllowanceOpt = Annotated[float, typer.Option(
-    "--refine-allowance", min=0.0,
+    "--refine-allowance", callback=finite, min=0.0,
     help="Depth in mm that the refinement leaves alone (default 1: keeps the success "
          "rate; 0 pushes the hand out of the object, shallower but less often held).")]
 CandidatesOpt = Annotated[int, typer.Option(
@@ -27,12 +36,12 @@ CandidatesOpt = Annotated[int, typer.Option(
          "paper's single run; K runs K times the rows in one batch, see "
          "docs/energies-and-optimizer.md).")]
 CandidateDepthOpt = Annotated[float, typer.Option(
-    "--candidate-depth", min=0.0,
+    "--candidate-depth", callback=finite, min=0.0,
     help="With --candidates K: a candidate reaching more than this many mm into an "
          "object (or one object into another) loses to any that does not (default 4: "
          "catches links buried in the object, see docs/energies-and-optimizer.md).")]
 ObjectWeightOpt = Annotated[Optional[float], typer.Option(
-    "--refine-object-weight", min=0.0,
+    "--refine-object-weight", callback=finite, min=0.0,
     help="Weight of the refinement's object-into-hand depth term `ohp` (default 150; 0: "
          "off, only the hand's points are pushed out; see "
          "docs/energies-and-optimizer.md).")]

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import user_errors
+from .options import finite
 from .runs import open_run
 
 WARN_ERROR_RAD = 0.05  # a larger final tracking error is worth a look (blocked finger?)
@@ -26,18 +27,20 @@ def replay(
     channel: Annotated[Optional[str], typer.Option(
         "--channel", help="CAN channel for allegro-can, e.g. can0 or PCAN_USBBUS1.")] = None,
     max_speed: Annotated[Optional[float], typer.Option(
-        "--max-speed", min=0.01, help="Joint speed limit on the way to each target (rad/s; "
-                                      "backend default 1.0).")] = None,
+        "--max-speed", callback=finite, min=0.01,
+        help="Joint speed limit on the way to each target (rad/s; "
+             "backend default 1.0).")] = None,
     yes: Annotated[bool, typer.Option(
         "--yes", "-y", help="Do not ask before each step (objects are placed already, or "
                             "it is a dry run).")] = False,
     release: Annotated[bool, typer.Option(
         "--release", help="Open the hand again after the last step.")] = False,
     hold: Annotated[float, typer.Option(
-        "--hold", min=0.0, help="With --yes and without --release: seconds to keep holding "
-                                "before torque is released.")] = 0.0,
+        "--hold", callback=finite, min=0.0,
+        help="With --yes and without --release: seconds to keep holding "
+             "before torque is released.")] = 0.0,
     timeout: Annotated[float, typer.Option(
-        "--timeout", min=0.1, help="Longest time for one move (s).")] = 15.0,
+        "--timeout", callback=finite, min=0.1, help="Longest time for one move (s).")] = 15.0,
 ) -> None:
     """Replay a sequence: open the hand, then for each step ask for the object and
     close that step's joints while the earlier ones hold; end holding (or --release)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from .errors import warn_plugin_failures
@@ -23,4 +24,9 @@ def open_run(run: Path):
     warn_plugin_failures(plugins)
     if hand_name not in plugins.hands:
         raise UnknownNameError(missing_hand_hint(metadata, plugins, Path(run).name))
+    recorded = (metadata.get("hand_plugin") or {}).get("plugin")
+    if recorded and recorded != plugins.hands.origin(hand_name):
+        print(f"warning: {Path(run).name} was made with hand {hand_name!r} of plugin "
+              f"{recorded!r}; plugin {plugins.hands.origin(hand_name)!r} provides it here",
+              file=sys.stderr)
     return table, metadata, plugins, plugins.hand(hand_name)

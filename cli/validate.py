@@ -43,14 +43,16 @@ def validate(
     from seqgrasp_core.outputs import prepare_output
     from seqgrasp_core.runfile import write_run
     from seqgrasp_core.validation import summarize, validate_table, with_results
+    from seqgrasp_core.workers import capped_workers
 
     console = Console()
     table, metadata, plugins, hand = open_run(run)
     if table.num_rows == 0:
         raise RunFileError(f"{run} has no rows, so there is nothing to validate",
                            "validate a run that `seqgrasp generate` filled")
-    target = prepare_output(out or default_out(run))
     checker = plugins.validators.get(validator)
+    workers = capped_workers(workers)
+    target = prepare_output(out or default_out(run))
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                   transient=True) as bar:
@@ -76,9 +78,9 @@ def validate(
     console.print(view)
     unmeasured = sum(row["unmeasured"] for row in summary)
     if unmeasured:
-        typer.echo(f"warning: {unmeasured} rows have a pose or joint angle that is not a finite "
-                   "number: they count as failures and are left out of the depth means "
-                   "(see the `failure` column)", err=True)
+        typer.echo(f"warning: {unmeasured} of {result.num_rows} grasps have no depth (not "
+                   "simulated, see the `failure` column): failures, left out of the depth "
+                   "means", err=True)
     console.print(f"wrote {target}")
 
 

@@ -103,7 +103,12 @@ def load_rules(path: str | Path) -> tuple[list[FacingRule], float | None]:
     if not rules:
         raise HandSpecError(f"rule file {path.name} has no [[group]]", "add at least one")
     spacing = data.get("spacing_mm")
-    return rules, (float(spacing) / 1000 if spacing is not None else None)
+    if spacing is None:
+        return rules, None
+    if not (isinstance(spacing, (int, float)) and math.isfinite(spacing) and spacing > 0):
+        raise HandSpecError(f"rule file {path.name}: spacing_mm = {spacing!r} is not a "
+                            "positive number of millimetres", "e.g. spacing_mm = 4")
+    return rules, float(spacing) / 1000
 
 
 def branch_rules(urdf_path, pad_axis: str, palm_axis: str | None = None,

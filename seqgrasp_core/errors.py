@@ -12,7 +12,7 @@ class SeqGraspError(Exception):
     """A problem with the user's input, with a one-line fix in ``hint``."""
 
     def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
+        super().__init__(message, hint)  # both in ``args``: survives pickling from a worker
         self.message = message
         self.hint = hint
 

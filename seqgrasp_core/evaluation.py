@@ -107,7 +107,7 @@ def run_eval(request: EvalRequest, plugins: Plugins,
                      "penetration_mm": row["mean_max_penetration_mm"],
                      "hand_penetration_mm": row["mean_hand_penetration_mm"],
                      "seconds_per_256": sum(times) / len(times) if times else float("nan"),
-                     "diversity": row["diversity_rad"]})
+                     "diversity": row["diversity_rad"], "unmeasured": row["unmeasured"]})
     report = {"hand": spec.name, "sequences": [[p.stem for p in s] for s in sequences],
               "batch": request.batch, "steps": request.steps,
               "refine_steps": request.refine_steps,
@@ -120,6 +120,17 @@ def run_eval(request: EvalRequest, plugins: Plugins,
               "seed": request.seed,
               "validator": request.validator, "rows": rows}
     if request.out is not None:
-        text = json.dumps(report, indent=2)
+        text = json.dumps(_nan_as_null(report), indent=2, allow_nan=False)
         atomic_write_bytes(Path(request.out), lambda tmp: Path(tmp).write_text(text))
     return report
+
+
+def _nan_as_null(value):
+    """``value`` with every NaN float replaced by ``None`` (JSON has no NaN)."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_as_null(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_as_null(v) for v in value]
+    return value

@@ -46,23 +46,39 @@ def prepare_output(path: str | Path, option: str = "--out") -> Path:
 
 def new_file_mode() -> int:
     """The mode a newly created file gets here: 0666 less the process's umask."""
-    umask = os.umask(0)
-    os.umask(umask)
+    try:  # Linux: read it, without setting it (which would race with other threads)
+        status = Path("/proc/self/status").read_text()
+        umask = int(next(line for line in status.splitlines()
+                         if line.startswith("Umask:")).split()[1], 8)
+    except (OSError, StopIteration):
+        umask = os.umask(0)
+        os.umask(umask)
     return 0o666 & ~umask
 
 
 def atomic_write_bytes(path: str | Path, write) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half
     a file. The result has the mode of any new file (the temporary file's private
-    0600 is not kept); the folder is created if needed."""
+    0600 is not kept); the folder is created if needed. A failing write (disk full,
+    no permission) is a one-line :class:`SeqGraspError` and leaves nothing behind."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     os.close(fd)
     try:
         write(Path(tmp))
         os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _write_error(path, exc) from None
         raise
+
+
+def _write_error(path: Path, exc: OSError) -> SeqGraspError:
+    return SeqGraspError(f"cannot write {path} ({exc.strerror or type(exc).__name__})",
+                         "check the free disk space and the folder's permissions")

@@ -36,6 +36,11 @@ class ShardJob:
     surface_points: int | None = None  # the hand's own count when None
 
 
+def threads_per_worker(workers: int) -> int:
+    """Torch threads each of ``workers`` processes uses: the usable cores shared out."""
+    return max(1, usable_cores() // workers)
+
+
 def shard_sizes(batch: int, workers: int) -> list[int]:
     workers = max(1, min(workers, batch))
     base, extra = divmod(batch, workers)
@@ -79,7 +84,7 @@ def generate_in_workers(hand: str, objects, size_range, weights: dict, config: G
     (``surface_points`` overrides the hand's count of surface samples). The workers
     end with this process, and at once on an exception here (Ctrl-C)."""
     sizes = shard_sizes(config.batch, workers)
-    threads = max(1, usable_cores() // len(sizes))
+    threads = threads_per_worker(len(sizes))
     starts = [sum(sizes[:k]) for k in range(len(sizes))]
     jobs = [ShardJob(hand, tuple(str(o.source) for o in objects), size_range, weights,
                      dataclasses.replace(config, batch=size,
@@ -91,6 +96,8 @@ def generate_in_workers(hand: str, objects, size_range, weights: dict, config: G
         futures = [pool.submit(_run_shard, job) for job in jobs]
         latest: dict[int, tuple] = {}
         while not all(f.done() for f in futures):
+            if any(f.done() and f.exception() is not None for f in futures):
+                break  # one shard failed: the others' work is lost anyway
             try:
                 msg = messages.get(timeout=0.2)
             except queue_module.Empty:
@@ -100,7 +107,7 @@ def generate_in_workers(hand: str, objects, size_range, weights: dict, config: G
                 slowest = min(latest.values(), key=lambda m: (m[1], m[3]))
                 energy = sum(m[5] for m in latest.values()) / len(latest)
                 progress(slowest[1], slowest[2], slowest[3], slowest[4], energy)
-        results = [f.result() for f in futures]
+        results = [f.result() for f in futures]  # raises a failed shard's error
     return _merge(results, starts, objects)
 
 
@@ -124,4 +131,4 @@ def _merge(results: list[list[dict]], starts: list[int], objects) -> list[StepOu
     return merged
 
 
-__all__ = ["generate_in_workers", "shard_sizes"]
+__all__ = ["generate_in_workers", "shard_sizes", "threads_per_worker"]

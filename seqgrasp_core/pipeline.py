@@ -24,11 +24,11 @@ from .opposition import check_fixed_order
 from .outputs import prepare_output
 from .optimizer import MalaConfig
 from .refine import RefineConfig
-from .parallel import generate_in_workers
+from .parallel import generate_in_workers, shard_sizes, threads_per_worker
 from .plugins import Plugins, hand_plugin_record
 from .runfile import outcomes_to_table, write_run
 from .sequence import GenerateConfig, ProgressFn, generate
-from .workers import usable_cores
+from .workers import capped_workers
 
 
 MIN_SURFACE_POINTS = 50  # fewer leave whole links unsampled
@@ -112,20 +112,6 @@ class GenerateRequest:
     surface_points: int | None = None  # hand surface samples for `hop`; the hand's own if None
 
 
-def capped_workers(workers: int) -> int:
-    """``workers``, at most one per usable core (with a warning when capped): more
-    processes than cores only share them, each with its own copy of the model."""
-    if workers < 1:
-        raise SeqGraspError("--workers must be at least 1", "e.g. --workers 2")
-    cores = usable_cores()
-    if workers > cores:
-        warnings.warn(f"--workers {workers} is more than the {cores} usable CPU cores: "
-                      f"using {cores} (the run file records the count used)",
-                      SeqGraspWarning, stacklevel=2)
-        return cores
-    return workers
-
-
 def run_generate(request: GenerateRequest, plugins: Plugins,
                  progress: ProgressFn | None = None, on_ready=None) -> dict:
     """Check inputs, run Algorithm 1, write the run file; returns a summary dict.
@@ -162,8 +148,10 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
                                                 else request.refine_object_weight),
                             candidates=request.candidates,
                             candidate_depth_limit=request.candidate_depth_limit)
+    shards = len(shard_sizes(request.batch, workers))
+    threads = threads_per_worker(shards) if shards > 1 else torch.get_num_threads()
     t0 = time.perf_counter()
-    if workers > 1:
+    if shards > 1:
         size_range = PAPER_SIZE_RANGE if request.scale_objects else None
         outcomes = generate_in_workers(spec.name, objects, size_range,
                                        {k: w for k, w in weights.items() if w != 0.0}, config,
@@ -172,6 +160,11 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
         outcomes = generate(HandModel(spec, device=device, surface_points=surface_points),
                             objects, energy, config, progress)
     seconds = time.perf_counter() - t0
+    broken = sum(int((~torch.isfinite(o.pose).all(dim=1)).sum()) for o in outcomes)
+    if broken:
+        warnings.warn(f"{broken} grasps came out of the optimizer with values that are not "
+                      "finite numbers (a weight too large?); validation fails them",
+                      SeqGraspWarning, stacklevel=2)
     table = outcomes_to_table(outcomes, spec.name, sorted(weights))
     metadata = {
         "hand": spec.name, "hand_plugin": hand_plugin_record(plugins, spec.name),
@@ -179,7 +172,7 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
         "steps": request.steps, "device": str(device), "weights": weights,
         "schedules": {n: plugins.energy_terms.get(n).schedule for n in weights},
         "os_order": list(request.os_order) or None, "version": __version__,
-        "workers": workers, "surface_points": surface_points,
+        "workers": shards, "threads": threads, "surface_points": surface_points,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
         "objects": [{"object_id": o.object_id, "sha256": o.sha256, "scale": o.scale,

@@ -4,11 +4,10 @@ Plugins come from the ``seqgrasp`` entry-point group (the bundled ones too, thro
 the root ``pyproject.toml``). ``SEQGRASP_PLUGINS=a,b`` loads only the named entry
 points; ``SEQGRASP_BLOCK_PLUGINS=a,b`` skips them.
 
-Load order decides who keeps a name, so it is fixed: the entry points of the
-``seqgrasp`` distribution itself (the bundled plugins) first, then third-party entry
-points sorted by name, then ``extra_modules`` (tests). An item whose name an earlier
-plugin already registered is refused on its own: it is left out, one line naming both
-plugins goes to :attr:`Plugins.refused`, and every other item of both plugins stays.
+Who keeps a name never depends on the order plugins load in. A name registered by
+several plugins goes to the one bundled with seqgrasp when one of them is; otherwise
+none of them gets it. Each refused item is left out on its own, with one line naming
+the plugins in :attr:`Plugins.refused`; every other item of those plugins stays.
 
 A plugin that fails to import, whose hook raises, or that registers something invalid
 fails as a whole: none of its items are registered, and :attr:`Plugins.failures` holds
@@ -17,6 +16,7 @@ a one-line reason; the other plugins keep working.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -84,13 +84,17 @@ def _dist_name(ep) -> str | None:
     return getattr(dist, "name", None) if dist is not None else None
 
 
-def _is_bundled(ep) -> bool:
-    name = _dist_name(ep)
+def _is_bundled_distribution(name: str | None) -> bool:
     return name is not None and re.sub(r"[-_.]+", "-", name).lower() == DISTRIBUTION
 
 
+def _is_bundled(ep) -> bool:
+    return _is_bundled_distribution(_dist_name(ep))
+
+
 def _load_order(eps) -> list:
-    """Entry points in load order: the bundled ones, then third-party ones by name."""
+    """Entry points in a fixed order (bundled, then third-party by name), so that
+    listings and failures read the same on every machine."""
     return sorted(eps, key=lambda ep: (not _is_bundled(ep), ep.name, ep.value))
 
 
@@ -105,6 +109,11 @@ def _checked(kind: str, cls: type):
                               "give it a non-empty `name`")
         if isinstance(item, HandSpec):  # contacts must lie on links the URDF has
             item.check(urdf_link_names(item.urdf_path))
+        if isinstance(item, EnergyTerm):
+            weight = item.default_weight
+            if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+                raise PluginError(f"energy term {name!r} has default weight {weight!r}",
+                                  "give it a finite number ≥ 0")
         return item
     return check
 
@@ -133,8 +142,9 @@ def load_plugins(extra_modules: tuple = ()) -> Plugins:
     for i, module in enumerate(extra_modules):
         candidates.append((getattr(module, "__name__", f"extra{i}"), module, "-", None))
 
-    for name, module, version, distribution in candidates:
-        _load_one(out, name, module, version, distribution)
+    staged = [(info, items) for info, items in (
+        _stage_plugin(out, *candidate) for candidate in candidates) if items is not None]
+    _register(out, staged)
     return out
 
 
@@ -155,8 +165,11 @@ def _stage(pm) -> dict[str, list]:
     return staged
 
 
-def _load_one(out: Plugins, name: str, module, version: str,
-              distribution: str | None = None) -> None:
+def _stage_plugin(out: Plugins, name: str, module, version: str,
+                  distribution: str | None) -> tuple[PluginInfo, dict[str, list] | None]:
+    """The plugin's checked items, or ``None`` (and a line in ``out.failures``)."""
+    info = PluginInfo(name, getattr(module, "__name__", str(module)), version,
+                      distribution=distribution)
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     try:
@@ -164,31 +177,57 @@ def _load_one(out: Plugins, name: str, module, version: str,
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         out.failures[name] = f"plugin {name!r} has an invalid hook: {exc}"
-        return
+        return info, None
     try:
-        staged = _stage(pm)
+        return info, _stage(pm)
     except SeqGraspError as exc:
         out.failures[name] = f"plugin {name!r}: {exc.one_line()}"
-        return
     except Exception as exc:
         out.failures[name] = f"plugin {name!r} failed while registering: " \
                              f"{type(exc).__name__}: {exc}"
-        return
-    info = PluginInfo(name, getattr(module, "__name__", str(module)), version,
-                      distribution=distribution)
-    for key, items in staged.items():
-        registry = getattr(out, key)
-        for item in items:
-            if item.name in registry:
-                line = (f"{registry.kind} {item.name!r} from plugin {name!r} is refused: "
-                        f"plugin {registry.origin(item.name)!r} already registered it — "
-                        "rename it, or block one plugin with SEQGRASP_BLOCK_PLUGINS")
+    return info, None
+
+
+def _register(out: Plugins, staged: list[tuple[PluginInfo, dict[str, list]]]) -> None:
+    """Fill the registries from every staged plugin, settling shared names."""
+    providers: dict[tuple[str, str], list[PluginInfo]] = {}
+    for info, items in staged:
+        for key, entries in items.items():
+            for item in entries:
+                providers.setdefault((key, item.name), []).append(info)
+    for info, items in staged:
+        for key, entries in items.items():
+            registry = getattr(out, key)
+            for item in entries:
+                owners = providers[(key, item.name)]
+                winner = _winner(owners)
+                if winner is info:
+                    registry.register(item, plugin=info.name)
+                    info.provides.append(f"{key.rstrip('s').replace('_', ' ')}:{item.name}")
+                    continue
+                line = _refusal(registry.kind, item.name, info, owners, winner)
                 info.refused.append(line)
                 out.refused.append(line)
-                continue
-            registry.register(item, plugin=name)
-            info.provides.append(f"{key.rstrip('s').replace('_', ' ')}:{item.name}")
-    out.loaded.append(info)
+        out.loaded.append(info)
+
+
+def _winner(owners: list[PluginInfo]) -> PluginInfo | None:
+    """Who keeps a name: its only provider, else its only bundled provider, else none."""
+    if len(owners) == 1:
+        return owners[0]
+    bundled = [o for o in owners if _is_bundled_distribution(o.distribution)]
+    return bundled[0] if len(bundled) == 1 else None
+
+
+def _refusal(kind: str, name: str, info: PluginInfo, owners: list[PluginInfo],
+             winner: PluginInfo | None) -> str:
+    if winner is not None:
+        return (f"{kind} {name!r} from plugin {info.name!r} is refused: the bundled plugin "
+                f"{winner.name!r} provides it — rename it in {info.name!r}")
+    others = ", ".join(repr(o.name) for o in owners if o is not info)
+    return (f"{kind} {name!r} from plugin {info.name!r} is refused: plugin {others} "
+            "registers it too, so neither is used — rename it in one of them, or block one "
+            "with SEQGRASP_BLOCK_PLUGINS")
 
 
 def hand_plugin_record(plugins: Plugins, hand: str) -> dict:

@@ -22,9 +22,13 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Callable, Iterator
+
+from .errors import SeqGraspError, SeqGraspWarning
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 WATCHDOG_PERIOD = 0.5  # s between checks that the parent still exists
@@ -36,6 +40,19 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def capped_workers(workers: int) -> int:
+    """``workers``, at most one per usable core (with a warning when capped): more
+    processes than cores only share them, each with its own copy of the model."""
+    if workers < 1:
+        raise SeqGraspError("--workers must be at least 1", "e.g. --workers 2")
+    cores = usable_cores()
+    if workers > cores:
+        warnings.warn(f"--workers {workers} is more than the {cores} usable CPU cores: "
+                      f"using {cores}", SeqGraspWarning, stacklevel=2)
+        return cores
+    return workers
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -68,14 +85,20 @@ def worker_pool(workers: int, initializer: Callable | None = None,
     """A ``spawn`` process pool of ``workers`` processes, bound to this process.
 
     Leaving the block normally waits for the submitted work; leaving it by an
-    exception kills the workers first. Submit from the thread that opened the pool
-    (the kernel's parent-death signal follows the thread that started a worker).
+    exception kills the workers first (a worker that died, e.g. killed for memory,
+    becomes a one-line :class:`SeqGraspError`). Workers start in ``submit``: submit
+    from a thread that lives as long as the pool, since the kernel's parent-death
+    signal follows the thread that started a worker.
     """
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                initializer=_start_worker,
                                initargs=(os.getpid(), initializer, initargs))
     try:
         yield pool
+    except BrokenProcessPool:
+        stop(pool)
+        raise SeqGraspError("a worker process died (killed by the system, e.g. out of memory?)",
+                            "retry with fewer --workers or a smaller --batch") from None
     except BaseException:
         stop(pool)
         raise
@@ -84,8 +107,8 @@ def worker_pool(workers: int, initializer: Callable | None = None,
 
 def stop(pool: ProcessPoolExecutor) -> None:
     """Kill ``pool``'s workers now and drop its queued work."""
-    # ``ProcessPoolExecutor`` gains ``terminate_workers`` only in Python 3.14; before,
-    # the processes are reachable only through this attribute.
+    # ``ProcessPoolExecutor`` gains ``kill_workers`` only in Python 3.14; before, the
+    # processes are reachable only through this attribute.
     processes = list((getattr(pool, "_processes", None) or {}).values())
     for process in processes:
         if process.is_alive():

@@ -37,7 +37,8 @@ def test_eval_writes_a_table_iii_report(mesh_dir, tmp_path):
     assert first["penetration_mm"] >= 0.0 and first["seconds_per_256"] > 0.0
     assert 0.0 <= first["hand_penetration_mm"] <= first["penetration_mm"]
     assert set(first) == {"objects", "grasps", "success_rate", "penetration_mm",
-                          "hand_penetration_mm", "seconds_per_256", "diversity"}
+                          "hand_penetration_mm", "seconds_per_256", "diversity", "unmeasured"}
+    assert first["unmeasured"] == 0
 
 
 def test_eval_on_an_empty_folder_is_one_line(tmp_path):

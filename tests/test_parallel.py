@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from seqgrasp_core.objects import demo_object_paths, load_object
@@ -9,6 +10,7 @@ from seqgrasp_core.optimizer import MalaConfig
 from seqgrasp_core.parallel import generate_in_workers, shard_sizes
 from seqgrasp_core.pipeline import build_energy
 from seqgrasp_core.sequence import GenerateConfig, generate
+from seqgrasp_core.workers import usable_cores
 
 
 def test_shard_sizes_cover_the_batch():
@@ -30,6 +32,7 @@ def test_two_workers_reproduce_single_process_shards(allegro, plugins):
         assert step_merged.os_name[:3] == step_alone.os_name
 
 
+@pytest.mark.skipif(usable_cores() < 2, reason="two workers need two cores")
 def test_the_same_seed_and_workers_give_the_same_file(plugins, tmp_path):
     """The promise of docs/quickstart.md: same inputs, settings, seed and --workers."""
     from seqgrasp_core.pipeline import GenerateRequest, run_generate

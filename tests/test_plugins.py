@@ -107,8 +107,8 @@ def _check_refused_clash(loaded, name, allegro_spec):
     assert {"allegro-can", "allegro-sim"} <= set(loaded.backends.names())
     assert loaded.failures == {}
     assert loaded.refused == [
-        f"hand 'allegro' from plugin {name!r} is refused: plugin 'allegro' already registered "
-        "it — rename it, or block one plugin with SEQGRASP_BLOCK_PLUGINS"]
+        f"hand 'allegro' from plugin {name!r} is refused: the bundled plugin 'allegro' "
+        f"provides it — rename it in {name!r}"]
     assert loaded.info(name).refused == loaded.refused
     assert loaded.info(name).provides == [f"hand:{name}-hand"]
 
@@ -139,6 +139,25 @@ def test_a_clashing_extra_module_is_refused_item_by_item(allegro_spec, capsys):
     _check_refused_clash(loaded, "aaa_hands", allegro_spec)
     warn_plugin_failures(loaded)
     assert capsys.readouterr().err == f"warning: {loaded.refused[0]}\n"
+
+
+@pytest.mark.parametrize("order", [("alpha", "beta"), ("beta", "alpha")])
+def test_two_third_party_plugins_sharing_a_name_both_lose_it_in_any_order(allegro_spec,
+                                                                          order):
+    def plugin(name):
+        shared = dataclasses.replace(allegro_spec, name="shared", description=name)
+        own = dataclasses.replace(allegro_spec, name=f"{name}-own")
+        return _module(name, register_hands=lambda register: (register(shared),
+                                                              register(own)))
+
+    loaded = load_plugins(extra_modules=tuple(plugin(n) for n in order))
+    assert "shared" not in loaded.hands
+    assert {"alpha-own", "beta-own"} <= set(loaded.hands.names())
+    assert sorted(loaded.refused) == [
+        f"hand 'shared' from plugin {a!r} is refused: plugin {b!r} registers it too, so "
+        "neither is used — rename it in one of them, or block one with "
+        "SEQGRASP_BLOCK_PLUGINS" for a, b in (("alpha", "beta"), ("beta", "alpha"))]
+    assert loaded.failures == {}
 
 
 def test_a_plugin_failing_half_way_registers_nothing(allegro_spec):

@@ -79,6 +79,8 @@ def test_a_degenerate_rotation_is_a_fault_not_a_crash(hand, tmp_path):
     table = _set(table, "pose", 1, [0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
     assert row_faults(table) == {1: "degenerate rotation at step 1",
                                  2: "degenerate rotation at step 1"}
+    table = _set(table, "object_scale", 0, 0.0)
+    assert row_faults(table)[0] == "object scale at step 1 is not a positive finite number"
 
 
 class _Credulous(Validator):
@@ -106,7 +108,7 @@ def test_validate_command_writes_the_failure_column_and_warns(hand, tmp_path):
     write_run(run, table, {k: v for k, v in metadata.items() if k != "format_version"})
     result = CliRunner().invoke(_app(), ["validate", str(run), "--workers", "1"])
     assert result.exit_code == 0, result.output
-    assert "1 rows have a pose or joint angle that is not a finite number" in result.output
+    assert "warning: 1 of 2 grasps have no depth" in result.output
     out, _ = read_run(tmp_path / "run_validated.parquet")
     assert out.column("success").to_pylist() == [False, False]
     assert out.column("failure").to_pylist()[0] == "non-finite joint angles"
@@ -151,6 +153,40 @@ def test_an_unwritable_output_is_refused_before_the_optimizer_starts(tmp_path, m
     result = CliRunner().invoke(_app(), ["generate", "--objects", "1", "--batch", "2",
                                          "--out", str(blocker / "run.parquet")])
     assert "cannot create folder" in _one_line_error(result)
+
+
+def test_a_folder_that_refuses_new_files_is_refused_before_validation(hand, tmp_path,
+                                                                     monkeypatch):
+    import seqgrasp_core.outputs as outputs
+    import seqgrasp_core.validation as validation
+
+    table, metadata, _ = make_run(hand, tmp_path, order=(0,))
+    run = tmp_path / "run.parquet"
+    write_run(run, table, {k: v for k, v in metadata.items() if k != "format_version"})
+
+    def no_new_files(*args, **kwargs):  # what a read-only folder does, root or not
+        raise PermissionError(13, "Permission denied")
+
+    def validation_started(*args, **kwargs):
+        raise AssertionError("validation ran before the output was checked")
+
+    monkeypatch.setattr(outputs.tempfile, "mkstemp", no_new_files)
+    monkeypatch.setattr(validation, "validate_table", validation_started)
+    line = _one_line_error(CliRunner().invoke(_app(), ["validate", str(run)]))
+    assert f"cannot write to folder {tmp_path} for --out (Permission denied)" in line
+
+
+def test_eval_and_contacts_refuse_an_unwritable_output(tmp_path):
+    from importlib.resources import files
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    urdf = str(files("seqgrasp_allegro") / "allegro_right.urdf")
+    for args in (["eval", "--sequences", "1", "--out", str(blocker / "r.json")],
+                 ["eval", "--sequences", "1", "--keep-runs", str(blocker / "runs")],
+                 ["hand", "contacts", urdf, "--pad-axis", "+x",
+                  "--out", str(blocker / "c.json")]):
+        assert "cannot create folder" in _one_line_error(CliRunner().invoke(_app(), args))
 
 
 def test_validate_and_show_refuse_an_unwritable_output(hand, tmp_path):
@@ -223,8 +259,7 @@ def test_folders_and_missing_object_folders_are_named(hand, tmp_path):
 
 
 def test_workers_beyond_the_cores_are_capped_with_a_warning():
-    from seqgrasp_core.pipeline import capped_workers
-    from seqgrasp_core.workers import usable_cores
+    from seqgrasp_core.workers import capped_workers, usable_cores
 
     cores = usable_cores()
     with pytest.warns(SeqGraspWarning, match=f"using {cores}"):

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from seqgrasp_core.errors import RunFileError
+from seqgrasp_core.errors import RunFileError, SeqGraspError
 from seqgrasp_core.runfile import read_run, write_run
 
 
@@ -31,9 +31,9 @@ def test_write_is_atomic_and_keeps_metadata(tmp_path, monkeypatch):
     assert pq.read_schema(path).metadata[b"seqgrasp"].startswith(b"{")
 
     def fail(*a, **k):
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pq, "write_table", fail)
-    with pytest.raises(OSError):
+    with pytest.raises(SeqGraspError, match="cannot write .*second.parquet .No space left"):
         write_run(tmp_path / "second.parquet", table, {})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.parquet"]

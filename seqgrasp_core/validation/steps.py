@@ -6,8 +6,8 @@ hand frame at the inverse of row ``i``'s pose (the pose is the hand in object ``
 frame, and held objects move rigidly with the hand). The joints to close are those
 of every opposition space used so far (the union of the masks of rows ``1..n``).
 
-A row whose joints, or the pose of any object it holds, are not finite numbers
-(or whose rotation is degenerate) cannot be simulated: its task carries a
+A row whose joints, or the pose or scale of any object it holds, are not finite
+numbers (or whose rotation is degenerate, or scale not positive) cannot be simulated: its task carries a
 ``fault`` saying why, and every validator fails it without running it.
 """
 
@@ -63,6 +63,8 @@ def step_tasks(table) -> list[StepTask]:
     object_in_hand = np.linalg.inv(hand_to_object)
     finite_joints = np.isfinite(joints).all(axis=1) if joints.ndim == 2 \
         else np.ones(len(seq), dtype=bool)
+    scales = np.asarray(scale, dtype=np.float64)
+    usable_scale = np.isfinite(scales) & (scales > 0)
     rows: dict[tuple[int, int], int] = {}
     for r, (s, n) in enumerate(zip(seq.tolist(), step.tolist())):
         if (s, n) in rows:
@@ -81,16 +83,19 @@ def step_tasks(table) -> list[StepTask]:
             row=r, objects=tuple((sha[k], float(scale[k])) for k in held),
             object_in_hand=object_in_hand[held], joints=joints[r],
             closing=np.logical_or.reduce(masks[held], axis=0),
-            fault=_fault(r, held, finite_joints, finite_pose, usable_pose)))
+            fault=_fault(r, held, finite_joints, finite_pose, usable_pose, usable_scale)))
     return tasks
 
 
-def _fault(row: int, held: list[int], finite_joints, finite_pose, usable_pose) -> str:
+def _fault(row: int, held: list[int], finite_joints, finite_pose, usable_pose,
+           usable_scale) -> str:
     """Why row ``row`` (holding the objects placed by rows ``held``) cannot be
     simulated, or ``""``."""
     if not finite_joints[row]:
         return "non-finite joint angles"
     for step, k in enumerate(held, start=1):
+        if not usable_scale[k]:
+            return f"object scale at step {step} is not a positive finite number"
         if not finite_pose[k]:
             return f"non-finite pose at step {step}"
         if not usable_pose[k]:

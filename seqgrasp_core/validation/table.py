@@ -119,8 +119,8 @@ def summarize(table) -> list[dict]:
     ``mean_max_penetration_mm`` the mean over the rows of that step that have a
     depth, and ``mean_hand_penetration_mm`` the same for the hand–object depth alone
     (the paper's "Pene."; NaN where the table has no such column);
-    ``unmeasured`` counts the rows without a depth (their grasp was not a finite
-    number: failures, left out of the means); ``diversity_rad`` the standard
+    ``unmeasured`` counts the rows without a depth (not simulated, e.g. a grasp that
+    is not a finite number: failures, left out of the means); ``diversity_rad`` the standard
     deviation of the grasp vector ``[pose (9), joints (K)]`` over the successful
     rows, per dimension, averaged over the dimensions (NaN with fewer than two
     successes). An empty table has no rows.

@@ -13,6 +13,7 @@ Colours follow the paper's Fig. 5: objects go from light (first grasped) to dark
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,10 +113,12 @@ def sequence_view(table, metadata: dict, spec, sequence_id: int, *,
         raise RunFileError(f"{source} has joint vectors that do not fit hand {spec.name!r} "
                            f"({k} joints)", "show it with the hand it was generated for")
     for r in rows:
-        if not np.all(np.isfinite(np.concatenate((r["pose"], r["joints"])))):
+        scale = r["object_scale"]
+        if not (np.all(np.isfinite(np.concatenate((r["pose"], r["joints"]))))
+                and math.isfinite(scale) and scale > 0):
             raise RunFileError(f"step {r['step']} of sequence {sequence_id} in {source} has a "
-                               "pose or joint angle that is not a finite number, so it cannot "
-                               "be drawn", "show another sequence, or regenerate the run")
+                               "pose, joint angle or scale that is not a finite number, so it "
+                               "cannot be drawn", "show another sequence, or regenerate the run")
     meshes = load_run_meshes(metadata, objects_dir)
     colors = object_colors(len(rows))
     poses = np.asarray([r["pose"] for r in rows], dtype=np.float64)
