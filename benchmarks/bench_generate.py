@@ -26,14 +26,15 @@ import time
 import torch
 
 from seqgrasp_core import native
-from seqgrasp_core.energy import StepContext, WeightedEnergy
-from seqgrasp_core.hand_model import HandModel
-from seqgrasp_core.objects import demo_object_paths, load_object
-from seqgrasp_core.optimizer import MalaConfig, optimize
-from seqgrasp_core.plugins import load_plugins
-from seqgrasp_core.initialization import initial_poses
-from seqgrasp_core.parallel import generate_in_workers
-from seqgrasp_core.sequence import GenerateConfig
+from seqgrasp_core.hands.model import HandModel
+from seqgrasp_core.objects.mesh import demo_object_paths, load_object
+from seqgrasp_core.plugins.manager import load_plugins
+from seqgrasp_core.runs.parallel import generate_in_workers
+from seqgrasp_core.synthesis.initialization import initial_poses
+from seqgrasp_core.synthesis.mala import MalaConfig, optimize
+from seqgrasp_core.synthesis.sequence import GenerateConfig
+from seqgrasp_core.synthesis.state import StepContext
+from seqgrasp_core.synthesis.terms import WeightedEnergy
 
 
 class _Baseline:

@@ -60,8 +60,8 @@ def main() -> None:
 
     import numpy as np
 
-    from seqgrasp_core.plugins import load_plugins
-    from seqgrasp_core.runfile import read_run
+    from seqgrasp_core.plugins.manager import load_plugins
+    from seqgrasp_core.runs.runfile import read_run
     from seqgrasp_core.validation import penetration
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -29,13 +29,13 @@ def generated_run(batch: int, steps: int):
     """``(table, metadata, hand spec)`` of a fresh short generate on the demo objects."""
     import time
 
-    from seqgrasp_core.energy import WeightedEnergy
-    from seqgrasp_core.hand_model import HandModel
-    from seqgrasp_core.objects import demo_object_paths, load_object
-    from seqgrasp_core.optimizer import MalaConfig
-    from seqgrasp_core.plugins import load_plugins
-    from seqgrasp_core.runfile import outcomes_to_table
-    from seqgrasp_core.sequence import GenerateConfig, generate
+    from seqgrasp_core.hands.model import HandModel
+    from seqgrasp_core.objects.mesh import demo_object_paths, load_object
+    from seqgrasp_core.plugins.manager import load_plugins
+    from seqgrasp_core.runs.runfile import outcomes_to_table
+    from seqgrasp_core.synthesis.mala import MalaConfig
+    from seqgrasp_core.synthesis.sequence import GenerateConfig, generate
+    from seqgrasp_core.synthesis.terms import WeightedEnergy
 
     plugins = load_plugins()
     spec = plugins.hand("allegro")
@@ -61,8 +61,8 @@ def main() -> None:
 
     import torch
 
-    from seqgrasp_core.plugins import load_plugins
-    from seqgrasp_core.runfile import read_run
+    from seqgrasp_core.plugins.manager import load_plugins
+    from seqgrasp_core.runs.runfile import read_run
     from seqgrasp_core.validation import summarize, validate_table, with_results
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

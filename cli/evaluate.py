@@ -8,11 +8,22 @@ from typing import Annotated, Optional
 
 import typer
 
-from seqgrasp_core.workers import usable_cores
+from seqgrasp_core.system.workers import usable_cores
 
 from .errors import user_errors, warn_plugin_failures
-from .options import (AllowanceOpt, BatchOpt, CandidateDepthOpt, CandidatesOpt, DeviceOpt,
-                      HandOpt, ObjectWeightOpt, RefineOpt, SeedOpt, StepsOpt, SurfacePointsOpt)
+from .options import (
+    AllowanceOpt,
+    BatchOpt,
+    CandidateDepthOpt,
+    CandidatesOpt,
+    DeviceOpt,
+    HandOpt,
+    ObjectWeightOpt,
+    RefineOpt,
+    SeedOpt,
+    StepsOpt,
+    SurfacePointsOpt,
+)
 
 
 @user_errors
@@ -43,8 +54,8 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
-    from seqgrasp_core.evaluation import EvalRequest, run_eval
-    from seqgrasp_core.plugins import load_plugins
+    from seqgrasp_core.plugins.manager import load_plugins
+    from seqgrasp_core.runs.evaluation import EvalRequest, run_eval
 
     plugins = load_plugins()
     warn_plugin_failures(plugins)

@@ -9,8 +9,19 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import user_errors, warn_plugin_failures
-from .options import (AllowanceOpt, BatchOpt, CandidateDepthOpt, CandidatesOpt, DeviceOpt,
-                      HandOpt, ObjectWeightOpt, RefineOpt, SeedOpt, StepsOpt, SurfacePointsOpt)
+from .options import (
+    AllowanceOpt,
+    BatchOpt,
+    CandidateDepthOpt,
+    CandidatesOpt,
+    DeviceOpt,
+    HandOpt,
+    ObjectWeightOpt,
+    RefineOpt,
+    SeedOpt,
+    StepsOpt,
+    SurfacePointsOpt,
+)
 
 
 @user_errors
@@ -51,9 +62,9 @@ def generate(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from seqgrasp_core.pipeline import GenerateRequest, run_generate
     from seqgrasp_core.errors import PluginError
-    from seqgrasp_core.plugins import load_plugins
+    from seqgrasp_core.plugins.manager import load_plugins
+    from seqgrasp_core.runs.generate import GenerateRequest, run_generate
 
     if threads is not None:
         torch.set_num_threads(threads)

@@ -33,9 +33,14 @@ def contacts(
         help="With --pad-axis: largest angle (deg) between normal and axis.")] = 45.0,
 ) -> None:
     """Sample contact candidates on a URDF's collision surfaces, grouped by facing direction."""
-    from seqgrasp_core.contact_sampling import branch_rules, load_rules, sample_contacts, write_contacts
     from seqgrasp_core.errors import HandSpecError
-    from seqgrasp_core.outputs import prepare_output
+    from seqgrasp_core.hands.contacts import (
+        branch_rules,
+        load_rules,
+        sample_contacts,
+        write_contacts,
+    )
+    from seqgrasp_core.system.outputs import prepare_output
 
     if not urdf.is_file():
         raise HandSpecError(f"URDF {urdf} not found", "give the path of the hand's URDF")

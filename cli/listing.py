@@ -13,7 +13,7 @@ os_app = typer.Typer(help="Opposition spaces of a hand.", no_args_is_help=True)
 
 
 def _plugins():
-    from seqgrasp_core.plugins import load_plugins
+    from seqgrasp_core.plugins.manager import load_plugins
 
     plugins = load_plugins()
     warn_plugin_failures(plugins)
@@ -72,7 +72,7 @@ def energies(as_json: JsonOpt = False) -> None:
 @user_errors
 def plugins(as_json: JsonOpt = False) -> None:
     """List the loaded plugins, what they provide, what was refused, and the failures."""
-    from seqgrasp_core.plugins import load_plugins
+    from seqgrasp_core.plugins.manager import load_plugins
 
     loaded = load_plugins()
     rows = [{"name": p.name, "version": p.version, "status": "ok", "provides": p.provides,

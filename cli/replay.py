@@ -51,9 +51,9 @@ def replay(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
-    from seqgrasp_core.replay import replay as run_replay
-    from seqgrasp_core.replay import replay_plan
-    from seqgrasp_core.runfile import sequence_rows
+    from seqgrasp_core.hardware.replay import replay as run_replay
+    from seqgrasp_core.hardware.replay import replay_plan
+    from seqgrasp_core.runs.runfile import sequence_rows
 
     logging.getLogger("can").setLevel(logging.ERROR)  # our errors say what matters
     table, metadata, plugins, spec = open_run(run)

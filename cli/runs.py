@@ -12,8 +12,8 @@ def open_run(run: Path):
     """``(table, metadata, plugins, hand spec)`` of a run file; user errors are
     :class:`~seqgrasp_core.errors.SeqGraspError` s (one line at the CLI)."""
     from seqgrasp_core.errors import RunFileError, UnknownNameError
-    from seqgrasp_core.plugins import load_plugins, missing_hand_hint
-    from seqgrasp_core.runfile import read_run
+    from seqgrasp_core.plugins.manager import load_plugins, missing_hand_hint
+    from seqgrasp_core.runs.runfile import read_run
 
     table, metadata = read_run(run)
     hand_name = metadata.get("hand")

@@ -29,7 +29,7 @@ def show(
     """Show the hand at each step with its objects (light → dark in grasp order) and
     the contact points."""
     from seqgrasp_core.errors import SeqGraspError
-    from seqgrasp_core.outputs import prepare_output
+    from seqgrasp_core.system.outputs import prepare_output
     from seqgrasp_core.visualize import sequence_view, write_html, write_png
 
     kind = FORMATS.get(out.suffix.lower())

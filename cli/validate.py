@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from seqgrasp_core.workers import usable_cores
+from seqgrasp_core.system.workers import usable_cores
 
 from .errors import user_errors
 from .runs import open_run
@@ -40,10 +40,10 @@ def validate(
     from rich.table import Table
 
     from seqgrasp_core.errors import RunFileError
-    from seqgrasp_core.outputs import prepare_output
-    from seqgrasp_core.runfile import write_run
+    from seqgrasp_core.runs.runfile import write_run
+    from seqgrasp_core.system.outputs import prepare_output
+    from seqgrasp_core.system.workers import capped_workers
     from seqgrasp_core.validation import summarize, validate_table, with_results
-    from seqgrasp_core.workers import capped_workers
 
     console = Console()
     table, metadata, plugins, hand = open_run(run)

@@ -1,12 +1,12 @@
 """Conformance checks for hand plugins, importable from a plugin's own tests.
 
-Every check takes a :class:`~seqgrasp_core.hand_spec.HandSpec` and raises
+Every check takes a :class:`~seqgrasp_core.hands.spec.HandSpec` and raises
 ``AssertionError`` with a one-line reason when the hand breaks the contract::
 
     import pytest
     from seqgrasp_core.testing import CHECKS, check_hand
     from my_hand import HAND_FILE
-    from seqgrasp_core.hand_spec import HandSpec
+    from seqgrasp_core.hands.spec import HandSpec
 
     def test_my_hand_conforms():
         check_hand(HandSpec.from_files(HAND_FILE))
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .hand_spec import HandSpec, urdf_link_names
+from seqgrasp_core.hands.spec import HandSpec, urdf_link_names
 
 PROBE = 0.002  # m: along the inward normal is inside the link, against it outside
 
@@ -37,7 +37,7 @@ _models: dict[tuple[str, str], object] = {}
 
 
 def _model(spec: HandSpec):
-    from .hand_model import HandModel
+    from seqgrasp_core.hands.model import HandModel
 
     key = (spec.name, str(spec.urdf_path))
     if key not in _models:
@@ -50,7 +50,7 @@ def check_urdf_loads(spec: HandSpec) -> None:
     import mujoco
     import pytorch_kinematics as pk
 
-    from .hand_geometry import read_collision_primitives
+    from seqgrasp_core.hands.primitives import read_collision_primitives
 
     assert spec.urdf_path.is_file(), f"{spec.name}: URDF {spec.urdf_path} missing"
     text = spec.urdf_path.read_bytes()
@@ -83,7 +83,7 @@ def check_joint_masks(spec: HandSpec) -> None:
 def check_contacts_on_links(spec: HandSpec) -> None:
     """Every contact group used by an OS exists, is non-empty and lies on URDF links
     with collision geometry."""
-    from .hand_geometry import read_collision_primitives
+    from seqgrasp_core.hands.primitives import read_collision_primitives
 
     links = urdf_link_names(spec.urdf_path)
     with_geometry = {p.link for p in read_collision_primitives(spec.urdf_path)[0]}
@@ -101,8 +101,8 @@ def check_contacts_on_links(spec: HandSpec) -> None:
 def check_normals_inward(spec: HandSpec) -> None:
     """2 mm along each contact's normal is inside its link, 2 mm against it is outside
     (for hands whose surface is the URDF's collision primitives)."""
-    from .contact_sampling import link_sdf
-    from .hand_geometry import read_collision_primitives
+    from seqgrasp_core.hands.contacts import link_sdf
+    from seqgrasp_core.hands.primitives import read_collision_primitives
 
     if spec.surface_samples is not None:  # contacts are on a mesh, not the primitives
         for group in spec.contact_groups.values():
@@ -163,8 +163,8 @@ def check_masks_own_joints(spec: HandSpec) -> None:
 def check_generate_runs(spec: HandSpec, steps: int = 3) -> None:
     """A short ``generate`` (B = 2, ``steps`` iterations, one demo object) runs and gives
     finite energies and poses."""
-    from .pipeline import GenerateRequest, run_generate
-    from .plugins import Plugins, load_plugins
+    from seqgrasp_core.plugins.manager import Plugins, load_plugins
+    from seqgrasp_core.runs.generate import GenerateRequest, run_generate
 
     loaded = load_plugins()
     plugins = Plugins(energy_terms=loaded.energy_terms, validators=loaded.validators,

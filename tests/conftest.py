@@ -16,7 +16,7 @@ def _isolated_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def plugins():
-    from seqgrasp_core.plugins import load_plugins
+    from seqgrasp_core.plugins.manager import load_plugins
 
     return load_plugins()
 
@@ -28,7 +28,7 @@ def allegro_spec(plugins):
 
 @pytest.fixture(scope="session")
 def allegro(allegro_spec):
-    from seqgrasp_core.hand_model import HandModel
+    from seqgrasp_core.hands.model import HandModel
 
     return HandModel(allegro_spec)
 

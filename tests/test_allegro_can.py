@@ -12,11 +12,17 @@ import uuid
 import numpy as np
 import pytest
 
-from seqgrasp_core.errors import SeqGraspError
 from seqgrasp_allegro import can_protocol as proto
-from seqgrasp_allegro.can_backend import (DEFAULT_LOWER, DEFAULT_UPPER, AllegroCanBackend,
-                                          HandFaultError, HardwareError, WatchdogError)
+from seqgrasp_allegro.can_backend import (
+    DEFAULT_LOWER,
+    DEFAULT_UPPER,
+    AllegroCanBackend,
+    HandFaultError,
+    HardwareError,
+    WatchdogError,
+)
 from seqgrasp_allegro.sim_firmware import SimulatedAllegroFirmware
+from seqgrasp_core.errors import SeqGraspError
 
 ALL = [True] * 16
 

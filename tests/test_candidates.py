@@ -7,12 +7,12 @@ import pytest
 import torch
 import trimesh
 
-from seqgrasp_core.candidates import best_candidates, deepest_penetration
-from seqgrasp_core.energy import GraspState, HeldObject, StepContext
-from seqgrasp_core.objects import sample_surface
-from seqgrasp_core.optimizer import OptimizationResult
-from seqgrasp_core.pose import matrix_to_rot6d, pose_to_matrix
-from seqgrasp_core.sdf import SDFGrid
+from seqgrasp_core.geometry.pose import matrix_to_rot6d, pose_to_matrix
+from seqgrasp_core.objects.mesh import sample_surface
+from seqgrasp_core.objects.sdf import SDFGrid
+from seqgrasp_core.synthesis.candidates import best_candidates, deepest_penetration
+from seqgrasp_core.synthesis.mala import OptimizationResult
+from seqgrasp_core.synthesis.state import GraspState, HeldObject, StepContext
 
 
 def _result(energy):
@@ -127,7 +127,7 @@ def test_deepest_counts_an_object_that_pierces_a_link(allegro, allegro_spec, kin
     fingertip): none of the hand's surface is in the ball, so only the ball's points
     see the overlap, as deep as their signed distance to the link's mesh (brute force
     with trimesh; its cylinder is a 24-gon, 0.1 mm inside the true one)."""
-    from seqgrasp_core.hand_geometry import read_collision_primitives
+    from seqgrasp_core.hands.primitives import read_collision_primitives
 
     prims, _ = read_collision_primitives(allegro_spec.urdf_path)
     links = allegro.link_transforms(allegro.open_pose[None])[0].double().numpy()

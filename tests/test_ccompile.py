@@ -7,7 +7,7 @@ import ctypes
 
 import pytest
 
-from seqgrasp_core.ccompile import shared_library
+from seqgrasp_core.native.build import shared_library
 
 
 def _write(path, text):

@@ -9,11 +9,11 @@ import pytest
 import torch
 import trimesh
 
-from seqgrasp_core.energies.force_closure import ForceClosure, force_closure
-from seqgrasp_core.energy import GraspState, HeldObject, StepContext
-from seqgrasp_core.objects import GraspObject, sample_surface
-from seqgrasp_core.pose import matrix_to_rot6d
-from seqgrasp_core.sdf import SDFGrid
+from seqgrasp_core.bundled.energies.force_closure import ForceClosure, force_closure
+from seqgrasp_core.geometry.pose import matrix_to_rot6d
+from seqgrasp_core.objects.mesh import GraspObject, sample_surface
+from seqgrasp_core.objects.sdf import SDFGrid
+from seqgrasp_core.synthesis.state import GraspState, HeldObject, StepContext
 
 
 def to_frame(transform: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -74,7 +74,7 @@ def _pose(rot, trans, joints):
 
 
 def test_hand_inside_object_penetrates_and_far_hand_does_not(allegro):
-    from seqgrasp_core.energies.hand_object_penetration import HandObjectPenetration
+    from seqgrasp_core.bundled.energies.hand_object_penetration import HandObjectPenetration
 
     box = trimesh.creation.box(extents=(0.06, 0.06, 0.06))
     sdf = SDFGrid.build(box, 32).to_torch()
@@ -92,8 +92,8 @@ def test_hand_inside_object_penetrates_and_far_hand_does_not(allegro):
 def test_hop_with_a_depth_allowance_sums_only_the_depth_beyond_it(allegro, allowance):
     """hop equals the brute-force sum of max(0, depth − allowance) over the hand's
     surface samples, for a hand half inside a box."""
-    from seqgrasp_core.energies.hand_object_penetration import HandObjectPenetration
-    from seqgrasp_core.pose import pose_to_matrix
+    from seqgrasp_core.bundled.energies.hand_object_penetration import HandObjectPenetration
+    from seqgrasp_core.geometry.pose import pose_to_matrix
 
     box = trimesh.creation.box(extents=(0.06, 0.06, 0.06))
     sdf = SDFGrid.build(box, 32).to_torch()
@@ -112,7 +112,7 @@ def test_hop_with_a_depth_allowance_sums_only_the_depth_beyond_it(allegro, allow
 
 def test_object_inside_held_object_gives_positive_oop(allegro):
     """A held object overlapping the current one: its points inside count, depth > 0."""
-    from seqgrasp_core.energies.object_object_penetration import ObjectObjectPenetration
+    from seqgrasp_core.bundled.energies.object_object_penetration import ObjectObjectPenetration
 
     current = trimesh.creation.box(extents=(0.04, 0.04, 0.04))
     sdf = SDFGrid.build(current, 32).to_torch()
@@ -134,7 +134,7 @@ def test_current_object_inside_a_larger_held_object_gives_positive_oop(allegro):
     """A 1 cm box (the current object) inside a held sphere of radius 3 cm: none of the
     sphere's surface is in the box, so only the box's own points, tested against the
     sphere, see the overlap; their summed depth is known from the geometry."""
-    from seqgrasp_core.energies.object_object_penetration import ObjectObjectPenetration
+    from seqgrasp_core.bundled.energies.object_object_penetration import ObjectObjectPenetration
 
     sphere = trimesh.creation.icosphere(subdivisions=4, radius=0.03)
     held_sdf = SDFGrid.build(sphere, 48).to_torch()
@@ -172,7 +172,7 @@ def test_current_object_inside_a_larger_held_object_gives_positive_oop(allegro):
 
 
 def test_joint_limit_energy_counts_violation_in_radians(allegro):
-    from seqgrasp_core.energies.joint_limits import JointLimits
+    from seqgrasp_core.bundled.energies.joint_limits import JointLimits
 
     joints = allegro.open_pose.clone()
     joints[1] = allegro.upper[1] + 0.25
@@ -183,7 +183,7 @@ def test_joint_limit_energy_counts_violation_in_radians(allegro):
 
 
 def test_open_pose_has_no_self_penetration_and_curled_fingers_do(allegro):
-    from seqgrasp_core.energies.self_penetration import SelfPenetration
+    from seqgrasp_core.bundled.energies.self_penetration import SelfPenetration
 
     term = SelfPenetration()
     ctx = _ctx(allegro, None)
@@ -204,7 +204,7 @@ def test_open_pose_has_no_self_penetration_and_curled_fingers_do(allegro):
 
 
 def test_hop_weight_ramps_from_w_to_w_e_squared():
-    from seqgrasp_core.energies.hand_object_penetration import HandObjectPenetration
+    from seqgrasp_core.bundled.energies.hand_object_penetration import HandObjectPenetration
 
     term = HandObjectPenetration()
     assert term.weight_at(5.0, 0, 6000) == pytest.approx(5.0)
@@ -213,7 +213,7 @@ def test_hop_weight_ramps_from_w_to_w_e_squared():
 
 def test_held_points_in_box_match_brute_force(allegro):
     """The bounding-sphere shortcut finds exactly the held points inside the box."""
-    from seqgrasp_core.pose import pose_to_matrix
+    from seqgrasp_core.geometry.pose import pose_to_matrix
 
     g = torch.Generator().manual_seed(2)
     b = 8
@@ -253,7 +253,7 @@ def test_force_closure_gradient_matches_autograd_of_the_formula():
 
 def test_self_penetration_overlap_matches_brute_force():
     """The sparse overlap sum and its gradient equal a dense computation over all pairs."""
-    from seqgrasp_core.energies.self_penetration import _Overlap
+    from seqgrasp_core.bundled.energies.self_penetration import _Overlap
 
     g = torch.Generator().manual_seed(9)
     centres = (torch.rand(3, 12, 4, generator=g, dtype=torch.float64) * 0.05).requires_grad_(True)
@@ -293,7 +293,7 @@ def _ball_depths(pose: torch.Tensor, held_points: torch.Tensor,
     """Exact depth (m) of each point in the other 3 cm ball of :func:`_two_balls`:
     the held ball's ``(N, 3)`` points in the current one and the current ball's
     ``(M, 3)`` points in the held one, ``(N + M,)`` (negative outside)."""
-    from seqgrasp_core.pose import pose_to_matrix
+    from seqgrasp_core.geometry.pose import pose_to_matrix
 
     t = pose_to_matrix(pose)[0]  # hand (= held ball's frame) -> current ball's frame
     held_in_current = held_points @ t[:3, :3].T + t[:3, 3]
@@ -304,7 +304,7 @@ def _ball_depths(pose: torch.Tensor, held_points: torch.Tensor,
 def test_the_refinements_context_tests_oop_on_the_dense_points(allegro):
     """``densified`` hands ``oop`` the dense points of both objects: its value is the
     depth summed over them, each ball's points inside the other (2 cm apart)."""
-    from seqgrasp_core.energies.object_object_penetration import ObjectObjectPenetration
+    from seqgrasp_core.bundled.energies.object_object_penetration import ObjectObjectPenetration
 
     ctx, pose = _two_balls(allegro, 0.02, sparse=64, dense=2000)
     dense = ctx.densified()
@@ -325,7 +325,7 @@ def test_the_refinements_context_tests_oop_on_the_dense_points(allegro):
 @pytest.mark.parametrize("allowance", [0.0, 0.002])
 def test_oop_with_a_depth_allowance_sums_only_the_depth_beyond_it(allegro, allowance):
     """Each ball's points inside the other (2 cm apart) count by max(0, depth − a)."""
-    from seqgrasp_core.energies.object_object_penetration import ObjectObjectPenetration
+    from seqgrasp_core.bundled.energies.object_object_penetration import ObjectObjectPenetration
 
     ctx, pose = _two_balls(allegro, 0.02, sparse=300, dense=300)
     ctx = replace(ctx, depth_allowance=allowance)
@@ -340,9 +340,9 @@ def test_refining_oop_on_the_dense_points_pulls_two_balls_apart(allegro):
     """Two 3 cm balls 6 mm into each other: the refinement with only ``oop`` moves the
     hand (and the held ball with it) until they overlap by no more than its 1 mm
     depth allowance (its last, growing step may carry them further apart)."""
-    from seqgrasp_core.energies.object_object_penetration import ObjectObjectPenetration
-    from seqgrasp_core.energy import WeightedEnergy
-    from seqgrasp_core.refine import RefineConfig, refine
+    from seqgrasp_core.bundled.energies.object_object_penetration import ObjectObjectPenetration
+    from seqgrasp_core.synthesis.refine import RefineConfig, refine
+    from seqgrasp_core.synthesis.terms import WeightedEnergy
 
     ctx, pose = _two_balls(allegro, 0.054, sparse=64, dense=3000)
     energy = WeightedEnergy({"oop": (ObjectObjectPenetration(), 150.0)})

@@ -8,7 +8,7 @@ import shutil
 from typer.testing import CliRunner
 
 from seqgrasp_cli.main import app
-from seqgrasp_core.evaluation import draw_sequences
+from seqgrasp_core.runs.evaluation import draw_sequences
 
 
 def test_draw_sequences_has_distinct_objects(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqgrasp_core.hand_geometry import read_collision_primitives
+from seqgrasp_core.hands.primitives import read_collision_primitives
 
 
 def test_fk_matches_yourdfpy(allegro):
@@ -77,7 +77,7 @@ def test_link_joint_dependencies_follow_the_tree(allegro):
 
 def test_chunked_surface_query_finds_the_same_points_as_brute_force(allegro):
     """The chunked box query returns every point inside the box (and no point twice)."""
-    from seqgrasp_core.pose import matrix_to_rot6d, pose_to_block, pose_to_matrix
+    from seqgrasp_core.geometry.pose import matrix_to_rot6d, pose_to_block, pose_to_matrix
 
     g = torch.Generator().manual_seed(3)
     b = 6
@@ -111,8 +111,8 @@ def test_points_inside_an_object_match_brute_force_in_value_and_gradient(allegro
     and their summed depth has the gradient of the brute-force sum over all points
     (with the native kernels and with the torch code)."""
     monkeypatch.setenv("SEQGRASP_NATIVE", native)
-    from seqgrasp_core.objects import demo_object_paths, load_object
-    from seqgrasp_core.pose import pose_to_block, pose_to_matrix
+    from seqgrasp_core.geometry.pose import pose_to_block, pose_to_matrix
+    from seqgrasp_core.objects.mesh import demo_object_paths, load_object
 
     ball = load_object(next(p for p in demo_object_paths() if p.stem == "ball"),
                        size_range=(0.06, 0.10))
@@ -160,8 +160,8 @@ def test_a_dense_surface_covers_every_link_evenly(allegro_spec):
     exactly the count asked for, and no part of the surface far from a sample."""
     from scipy.spatial import cKDTree
 
-    from seqgrasp_core.hand_geometry import sample_primitives
-    from seqgrasp_core.hand_model import FARTHEST_POINT_LIMIT, HandModel
+    from seqgrasp_core.hands.model import FARTHEST_POINT_LIMIT, HandModel
+    from seqgrasp_core.hands.primitives import sample_primitives
 
     count = FARTHEST_POINT_LIMIT + 4000
     dense = HandModel(allegro_spec, surface_points=count)

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from seqgrasp_cli.main import app
-from seqgrasp_core.hookspecs import hookimpl
-from seqgrasp_core.plugins import load_plugins
+from seqgrasp_core.plugins.hookspecs import hookimpl
+from seqgrasp_core.plugins.manager import load_plugins
 from seqgrasp_core.testing import CHECKS
 
 runner = CliRunner()
@@ -51,7 +51,7 @@ def test_a_contact_on_a_missing_link_is_caught_at_load(allegro_spec):
 
 
 def test_a_plugin_that_fails_to_import_is_named_in_one_line(monkeypatch):
-    import seqgrasp_core.plugins as plugins_mod
+    import seqgrasp_core.plugins.manager as plugins_mod
 
     real = plugins_mod.entry_points
 
@@ -73,8 +73,8 @@ def test_a_plugin_that_fails_to_import_is_named_in_one_line(monkeypatch):
 
 
 def test_contacts_from_a_rule_file_point_inward(tmp_path, allegro_spec):
-    from seqgrasp_core.contact_sampling import link_sdf
-    from seqgrasp_core.hand_geometry import read_collision_primitives
+    from seqgrasp_core.hands.contacts import link_sdf
+    from seqgrasp_core.hands.primitives import read_collision_primitives
 
     rules = tmp_path / "rules.toml"
     rules.write_text('spacing_mm = 5\n[[group]]\nname = "index_pad"\n'

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-
-from seqgrasp_core.runfile import write_run
-from seqgrasp_core.workers import usable_cores
 from test_validation import make_run
+
+from seqgrasp_core.runs.runfile import write_run
+from seqgrasp_core.system.workers import usable_cores
 
 
 @pytest.fixture()

@@ -14,15 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
+from test_validation import PALM_FACE_X, _cache, hand, mask_of, pinched_box, translation  # noqa: F401 (fixtures)
 
 from seqgrasp_core.validation import PAPER_PROTOCOL
 from seqgrasp_core.validation import mujoco_validator as shared
 from seqgrasp_core.validation.scene import MuJoCoSettings, scene_object
 from seqgrasp_core.validation.steps import StepTask
 from seqgrasp_core.validation.urdf_assets import object_urdf
-
-from test_validation import (PALM_FACE_X, _cache, hand, mask_of,  # noqa: F401 (fixtures)
-                             pinched_box, translation)
 
 
 def test_object_urdf_carries_the_pieces_and_the_real_mass(tmp_path):
@@ -234,7 +232,7 @@ def _table(hand, object_in_hand, joints):
     import pyarrow as pa
     import torch
 
-    from seqgrasp_core.pose import matrix_to_rot6d
+    from seqgrasp_core.geometry.pose import matrix_to_rot6d
 
     hand_to_object = np.linalg.inv(object_in_hand)
     t = torch.as_tensor(hand_to_object, dtype=torch.float64)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqgrasp_core.kinematics import apply, compose, cross, invert, take
-from seqgrasp_core.pose import pose_to_block, pose_to_matrix
+from seqgrasp_core.geometry.pose import pose_to_block, pose_to_matrix
+from seqgrasp_core.geometry.transforms import apply, compose, cross, invert, take
 
 
 def _random_joints(hand, b, seed):
@@ -17,7 +17,7 @@ def _random_joints(hand, b, seed):
 @pytest.mark.parametrize("name", ["allegro", "shadow"])
 def test_link_poses_match_pytorch_kinematics(plugins, allegro, name):
     """Values and joint gradients equal the chain's forward_kinematics_tensor."""
-    from seqgrasp_core.hand_model import HandModel
+    from seqgrasp_core.hands.model import HandModel
 
     hand = allegro if name == "allegro" else HandModel(plugins.hand(name))
     joints = _random_joints(hand, 9, seed=4).requires_grad_(True)
@@ -70,7 +70,7 @@ def test_pose_block_gradient_matches_autograd_of_the_matrix_form():
 
 
 def test_place_points_gradient_matches_autograd():
-    from seqgrasp_core.kinematics import place_points
+    from seqgrasp_core.geometry.transforms import place_points
 
     g = torch.Generator().manual_seed(7)
     blocks = lambda *shape: pose_to_matrix(torch.randn(*shape, 9, generator=g, dtype=torch.float64)

@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from mano_synthetic import write_synthetic_mano
 from typer.testing import CliRunner
 
-from mano_synthetic import write_synthetic_mano
 from seqgrasp_cli.main import app
 from seqgrasp_core.testing import CHECKS
 
@@ -46,8 +46,8 @@ def model_dir(tmp_path_factory):
 
 def test_real_surface_from_a_mano_model_file(model_dir, monkeypatch):
     pytest.importorskip("smplx")
-    from seqgrasp_core.hand_model import HandModel
-    from seqgrasp_core.plugins import load_plugins
+    from seqgrasp_core.hands.model import HandModel
+    from seqgrasp_core.plugins.manager import load_plugins
 
     monkeypatch.setenv("SEQGRASP_MANO_MODEL", str(model_dir))
     loaded = load_plugins()

@@ -11,8 +11,19 @@ from trimesh.triangles import closest_point
 from seqgrasp_core.validation import kernels
 from seqgrasp_core.validation.mesh_distance import MeshDistance
 from seqgrasp_core.validation.penetration import (
-    BOX, CAPSULE, CYLINDER, SPHERE, Cloud, Primitive, depth_into, depth_into_primitive,
-    depth_into_primitive_reference, depth_into_reference, primitive_sdf, solid)
+    BOX,
+    CAPSULE,
+    CYLINDER,
+    SPHERE,
+    Cloud,
+    Primitive,
+    depth_into,
+    depth_into_primitive,
+    depth_into_primitive_reference,
+    depth_into_reference,
+    primitive_sdf,
+    solid,
+)
 
 
 def brute_distance(mesh: trimesh.Trimesh, points: np.ndarray) -> np.ndarray:

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from seqgrasp_core import native
-from seqgrasp_core.kinematics import place_points
-from seqgrasp_core.pose import pose_to_block
+from seqgrasp_core.geometry.pose import pose_to_block
+from seqgrasp_core.geometry.transforms import place_points
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
 
@@ -89,7 +89,7 @@ def test_pose_to_block_and_its_gradient(monkeypatch, dtype):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("name", ["allegro", "shadow"])
 def test_link_poses_and_their_gradient(monkeypatch, plugins, name, dtype):
-    from seqgrasp_core.hand_model import HandModel
+    from seqgrasp_core.hands.model import HandModel
 
     hand = HandModel(plugins.hand(name), dtype=dtype, surface_points=200)
     g = torch.Generator().manual_seed(2)
@@ -136,7 +136,7 @@ def test_placing_points_and_its_gradient(monkeypatch, points_per_group):
 def test_grid_distance_gradient_and_smooth_normal(monkeypatch, dtype):
     import trimesh
 
-    from seqgrasp_core.sdf import SDFGrid
+    from seqgrasp_core.objects.sdf import SDFGrid
 
     sdf = SDFGrid.build(trimesh.creation.capsule(radius=0.02, height=0.04), resolution=24)
     sdf = sdf.to_torch(dtype=dtype)
@@ -159,10 +159,11 @@ def test_grid_distance_gradient_and_smooth_normal(monkeypatch, dtype):
 
 
 def test_all_six_terms_give_the_same_energy_and_gradient(monkeypatch, allegro, plugins):
-    from seqgrasp_core.energy import GraspState, StepContext, WeightedEnergy
-    from seqgrasp_core.initialization import initial_poses
-    from seqgrasp_core.objects import demo_object_paths, load_object
-    from seqgrasp_core.optimizer import MalaConfig, optimize
+    from seqgrasp_core.objects.mesh import demo_object_paths, load_object
+    from seqgrasp_core.synthesis.initialization import initial_poses
+    from seqgrasp_core.synthesis.mala import MalaConfig, optimize
+    from seqgrasp_core.synthesis.state import GraspState, StepContext
+    from seqgrasp_core.synthesis.terms import WeightedEnergy
 
     demo_ball = load_object(demo_object_paths()[0])
 
@@ -190,7 +191,7 @@ def test_all_six_terms_give_the_same_energy_and_gradient(monkeypatch, allegro, p
 def test_the_same_surface_points_are_found_inside_an_object(monkeypatch, allegro):
     """Native and torch selection: the same (sequence, point) set, with and without a
     link mask, and the same placed points and gradients."""
-    from seqgrasp_core.objects import demo_object_paths, load_object
+    from seqgrasp_core.objects.mesh import demo_object_paths, load_object
 
     box = load_object(next(p for p in demo_object_paths() if p.stem == "box"),
                       size_range=(0.06, 0.10))

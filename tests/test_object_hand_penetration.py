@@ -9,13 +9,17 @@ import pytest
 import torch
 import trimesh
 
-from seqgrasp_core.energies.object_hand_penetration import ObjectHandPenetration, find_overlaps
-from seqgrasp_core.energy import GraspState, HeldObject, StepContext, WeightedEnergy
-from seqgrasp_core.hand_geometry import read_collision_primitives
-from seqgrasp_core.objects import sample_surface
-from seqgrasp_core.pose import matrix_to_rot6d
-from seqgrasp_core.refine import RefineConfig, refine
-from seqgrasp_core.sdf import SDFGrid
+from seqgrasp_core.bundled.energies.object_hand_penetration import (
+    ObjectHandPenetration,
+    find_overlaps,
+)
+from seqgrasp_core.geometry.pose import matrix_to_rot6d
+from seqgrasp_core.hands.primitives import read_collision_primitives
+from seqgrasp_core.objects.mesh import sample_surface
+from seqgrasp_core.objects.sdf import SDFGrid
+from seqgrasp_core.synthesis.refine import RefineConfig, refine
+from seqgrasp_core.synthesis.state import GraspState, HeldObject, StepContext
+from seqgrasp_core.synthesis.terms import WeightedEnergy
 
 BALL = trimesh.creation.icosphere(subdivisions=3, radius=0.005)
 NO_CONTACTS = torch.zeros(1, 2, dtype=torch.long)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from seqgrasp_core.errors import ObjectTooLargeError
-from seqgrasp_core.objects import demo_object_paths, farthest_point_sample, load_object
+from seqgrasp_core.objects.mesh import demo_object_paths, farthest_point_sample, load_object
 
 
 def test_paper_scaling_puts_the_longest_edge_in_range(mesh_dir):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqgrasp_core.objects import demo_object_paths, load_object
-from seqgrasp_core.optimizer import MalaConfig
-from seqgrasp_core.parallel import generate_in_workers, shard_sizes
-from seqgrasp_core.pipeline import build_energy
-from seqgrasp_core.sequence import GenerateConfig, generate
-from seqgrasp_core.workers import usable_cores
+from seqgrasp_core.objects.mesh import demo_object_paths, load_object
+from seqgrasp_core.runs.generate import build_energy
+from seqgrasp_core.runs.parallel import generate_in_workers, shard_sizes
+from seqgrasp_core.synthesis.mala import MalaConfig
+from seqgrasp_core.synthesis.sequence import GenerateConfig, generate
+from seqgrasp_core.system.workers import usable_cores
 
 
 def test_shard_sizes_cover_the_batch():
@@ -35,8 +35,8 @@ def test_two_workers_reproduce_single_process_shards(allegro, plugins):
 @pytest.mark.skipif(usable_cores() < 2, reason="two workers need two cores")
 def test_the_same_seed_and_workers_give_the_same_file(plugins, tmp_path):
     """The promise of docs/quickstart.md: same inputs, settings, seed and --workers."""
-    from seqgrasp_core.pipeline import GenerateRequest, run_generate
-    from seqgrasp_core.runfile import read_run
+    from seqgrasp_core.runs.generate import GenerateRequest, run_generate
+    from seqgrasp_core.runs.runfile import read_run
 
     tables = {}
     for workers, name in ((2, "a"), (2, "b"), (1, "c"), (1, "d")):

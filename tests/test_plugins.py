@@ -9,10 +9,15 @@ import types
 import pytest
 
 from seqgrasp_core.errors import DuplicateNameError, UnknownNameError
-from seqgrasp_core.hookspecs import hookimpl
-from seqgrasp_core.plugins import (Plugins, _load_order, hand_plugin_record, load_plugins,
-                                   missing_hand_hint)
-from seqgrasp_core.registry import Registry
+from seqgrasp_core.plugins.hookspecs import hookimpl
+from seqgrasp_core.plugins.manager import (
+    Plugins,
+    _load_order,
+    hand_plugin_record,
+    load_plugins,
+    missing_hand_hint,
+)
+from seqgrasp_core.plugins.registry import Registry
 
 
 def _module(name, **hooks):
@@ -56,7 +61,7 @@ def test_a_broken_plugin_is_named_and_the_others_keep_working(allegro_spec):
 
 
 def test_a_plugin_term_swaps_in_by_name(allegro_spec):
-    from seqgrasp_core.energies.joint_limits import JointLimits
+    from seqgrasp_core.bundled.energies.joint_limits import JointLimits
 
     class Softer(JointLimits):
         name = "joint2"
@@ -114,7 +119,7 @@ def _check_refused_clash(loaded, name, allegro_spec):
 
 
 def test_a_third_party_name_clash_sorting_first_is_refused_alone(monkeypatch, allegro_spec):
-    import seqgrasp_core.plugins as plugins_mod
+    import seqgrasp_core.plugins.manager as plugins_mod
 
     real = plugins_mod.entry_points
     aaa = _ep("aaa", "seqgrasp-aaa", _clashing_module("aaa", allegro_spec))
@@ -161,7 +166,7 @@ def test_two_third_party_plugins_sharing_a_name_both_lose_it_in_any_order(allegr
 
 
 def test_a_plugin_failing_half_way_registers_nothing(allegro_spec):
-    from seqgrasp_core.energies.joint_limits import JointLimits
+    from seqgrasp_core.bundled.energies.joint_limits import JointLimits
 
     class Half(JointLimits):
         name = "half-term"
@@ -213,7 +218,7 @@ def test_opening_a_run_for_a_missing_hand_is_one_line(tmp_path):
     import pyarrow as pa
 
     from seqgrasp_cli.runs import open_run
-    from seqgrasp_core.runfile import REQUIRED_COLUMNS, write_run
+    from seqgrasp_core.runs.runfile import REQUIRED_COLUMNS, write_run
 
     path = tmp_path / "run.parquet"
     write_run(path, pa.table({c: [1] for c in REQUIRED_COLUMNS}), {

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 import trimesh
 
-from seqgrasp_core.hand_model import box_gap2
-from seqgrasp_core.kinematics import apply
-from seqgrasp_core.objects import sample_surface
-from seqgrasp_core.point_clusters import PointClusters
-from seqgrasp_core.pose import pose_to_block
+from seqgrasp_core.geometry.boxes import box_gap2
+from seqgrasp_core.geometry.pose import pose_to_block
+from seqgrasp_core.geometry.transforms import apply
+from seqgrasp_core.objects.mesh import sample_surface
+from seqgrasp_core.objects.point_clusters import PointClusters
 
 
 def test_clustered_box_test_equals_testing_every_point():

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqgrasp_core.energy import GraspState, StepContext, WeightedEnergy
-from seqgrasp_core.hand_model import HandModel
-from seqgrasp_core.initialization import initial_poses
-from seqgrasp_core.objects import demo_object_paths, load_object
-from seqgrasp_core.refine import RefineConfig, refine, refinement_energy
-from seqgrasp_core.sdf import exact_signed_distance
+from seqgrasp_core.hands.model import HandModel
+from seqgrasp_core.objects.mesh import demo_object_paths, load_object
+from seqgrasp_core.objects.sdf import exact_signed_distance
+from seqgrasp_core.synthesis.initialization import initial_poses
+from seqgrasp_core.synthesis.refine import RefineConfig, refine, refinement_energy
+from seqgrasp_core.synthesis.state import GraspState, StepContext
+from seqgrasp_core.synthesis.terms import WeightedEnergy
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def ball():
 
 def _deepest(hand: HandModel, pose: torch.Tensor, mesh) -> torch.Tensor:
     """Largest exact depth (m) of the hand's surface points inside ``mesh``, per grasp."""
-    from seqgrasp_core.pose import pose_to_matrix
+    from seqgrasp_core.geometry.pose import pose_to_matrix
 
     with torch.no_grad():
         t = pose_to_matrix(pose).unsqueeze(1) @ hand.link_transforms(pose[:, 9:])  # (B, L, 4, 4)
@@ -94,8 +95,8 @@ def test_zero_refine_steps_return_the_grasps_unchanged(allegro, plugins, ball):
 
 
 def test_generate_with_refinement_keeps_frozen_joints_and_moves_the_grasps(allegro, plugins):
-    from seqgrasp_core.optimizer import MalaConfig
-    from seqgrasp_core.sequence import GenerateConfig, generate
+    from seqgrasp_core.synthesis.mala import MalaConfig
+    from seqgrasp_core.synthesis.sequence import GenerateConfig, generate
 
     objects = [load_object(p) for p in demo_object_paths()[:2]]
     energy = WeightedEnergy({t.name: (t, t.default_weight) for t in plugins.energy_terms})

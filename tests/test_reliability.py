@@ -8,14 +8,14 @@ import stat
 
 import pyarrow as pa
 import pytest
+from test_validation import make_run
 from typer.testing import CliRunner
 
 from seqgrasp_core.errors import MeshError, RunFileError, SeqGraspError, SeqGraspWarning
-from seqgrasp_core.runfile import read_run, write_run
+from seqgrasp_core.runs.runfile import read_run, write_run
 from seqgrasp_core.validation import summarize, validate_table, with_results
+from seqgrasp_core.validation.interface import StepResult, Validator
 from seqgrasp_core.validation.mujoco_validator import MuJoCoValidator
-from seqgrasp_core.validator import StepResult, Validator
-from test_validation import make_run
 
 
 @pytest.fixture()
@@ -117,7 +117,7 @@ def test_validate_command_writes_the_failure_column_and_warns(hand, tmp_path):
 
 @pytest.mark.parametrize("item", ["hop=nan", "hop=inf", "hop=-inf", "hop=-1"])
 def test_weights_that_are_not_finite_or_negative_are_refused(plugins, item):
-    from seqgrasp_core.pipeline import parse_energy_overrides
+    from seqgrasp_core.runs.generate import parse_energy_overrides
 
     with pytest.raises(SeqGraspError, match="finite number ≥ 0"):
         parse_energy_overrides([item], plugins)
@@ -125,7 +125,7 @@ def test_weights_that_are_not_finite_or_negative_are_refused(plugins, item):
 
 
 def test_a_mesh_with_a_nan_vertex_is_refused(tmp_path):
-    from seqgrasp_core.objects import read_mesh
+    from seqgrasp_core.objects.mesh import read_mesh
 
     good = tmp_path / "tet.obj"
     vertices = "v 0 0 0\nv 0.05 0 0\nv 0 0.05 0\nv 0 0 0.05\n"
@@ -142,7 +142,7 @@ def test_a_mesh_with_a_nan_vertex_is_refused(tmp_path):
 
 
 def test_an_unwritable_output_is_refused_before_the_optimizer_starts(tmp_path, monkeypatch):
-    import seqgrasp_core.pipeline as pipeline
+    import seqgrasp_core.runs.generate as pipeline
 
     def optimizer_started(*args, **kwargs):
         raise AssertionError("the optimizer ran before the output was checked")
@@ -157,7 +157,7 @@ def test_an_unwritable_output_is_refused_before_the_optimizer_starts(tmp_path, m
 
 def test_a_folder_that_refuses_new_files_is_refused_before_validation(hand, tmp_path,
                                                                      monkeypatch):
-    import seqgrasp_core.outputs as outputs
+    import seqgrasp_core.system.outputs as outputs
     import seqgrasp_core.validation as validation
 
     table, metadata, _ = make_run(hand, tmp_path, order=(0,))
@@ -246,7 +246,7 @@ def test_run_files_get_the_mode_of_a_new_file(hand, tmp_path):
 
 
 def test_folders_and_missing_object_folders_are_named(hand, tmp_path):
-    from seqgrasp_core.objects import read_mesh
+    from seqgrasp_core.objects.mesh import read_mesh
     from seqgrasp_core.validation import load_run_meshes
 
     with pytest.raises(MeshError, match="is a folder, not a mesh file"):
@@ -259,7 +259,7 @@ def test_folders_and_missing_object_folders_are_named(hand, tmp_path):
 
 
 def test_workers_beyond_the_cores_are_capped_with_a_warning():
-    from seqgrasp_core.workers import capped_workers, usable_cores
+    from seqgrasp_core.system.workers import capped_workers, usable_cores
 
     cores = usable_cores()
     with pytest.warns(SeqGraspWarning, match=f"using {cores}"):
@@ -297,8 +297,8 @@ def test_core_warnings_print_as_one_line(capsys):
 
 
 def test_replay_refuses_a_row_that_is_not_finite(hand, tmp_path):
-    from seqgrasp_core.replay import replay_plan
-    from seqgrasp_core.runfile import sequence_rows
+    from seqgrasp_core.hardware.replay import replay_plan
+    from seqgrasp_core.runs.runfile import sequence_rows
 
     table, _, _ = make_run(hand, tmp_path, order=(0, 2, 3))
     rows = sequence_rows(table, 2)

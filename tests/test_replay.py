@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from seqgrasp_cli.main import app
 from seqgrasp_core.errors import SeqGraspError
-from seqgrasp_core.hardware import HardwareBackend
+from seqgrasp_core.hardware.interface import HardwareBackend
 
 SIM_TOLERANCE = 0.005   # rad, allegro-sim's default `tolerance`
 CAN_TOLERANCE = 0.02    # rad, allegro-can's default `tolerance`
@@ -39,8 +39,8 @@ def run_file(mesh_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def plan(run_file, allegro_spec):
-    from seqgrasp_core.replay import replay_plan
-    from seqgrasp_core.runfile import read_run, sequence_rows
+    from seqgrasp_core.hardware.replay import replay_plan
+    from seqgrasp_core.runs.runfile import read_run, sequence_rows
 
     table, _ = read_run(run_file)
     return replay_plan(sequence_rows(table, 0), allegro_spec)
@@ -82,7 +82,7 @@ class Recorder(HardwareBackend):
 
 
 def test_procedure_opens_then_closes_each_step_and_holds_earlier_joints(plan, allegro_spec):
-    from seqgrasp_core.replay import replay
+    from seqgrasp_core.hardware.replay import replay
 
     hw = Recorder()
     results = replay(hw, allegro_spec, plan, options={"max_speed": 0.5})
@@ -106,7 +106,7 @@ def test_procedure_opens_then_closes_each_step_and_holds_earlier_joints(plan, al
 
 
 def test_object_pose_is_the_inverse_of_the_row_pose(plan, run_file):
-    from seqgrasp_core.runfile import read_run, sequence_rows
+    from seqgrasp_core.runs.runfile import read_run, sequence_rows
     from seqgrasp_core.validation.steps import pose_matrices
 
     table, _ = read_run(run_file)
@@ -116,7 +116,7 @@ def test_object_pose_is_the_inverse_of_the_row_pose(plan, run_file):
 
 
 def test_refusing_a_step_stops_and_releases(plan, allegro_spec):
-    from seqgrasp_core.replay import ReplayAborted, replay
+    from seqgrasp_core.hardware.replay import ReplayAborted, replay
 
     hw = Recorder()
     asked = []
@@ -128,7 +128,7 @@ def test_refusing_a_step_stops_and_releases(plan, allegro_spec):
 
 
 def test_ctrl_c_mid_move_closes_the_backend(plan, allegro_spec):
-    from seqgrasp_core.replay import replay
+    from seqgrasp_core.hardware.replay import replay
 
     hw = Recorder(interrupt_at=2)
     with pytest.raises(KeyboardInterrupt):
@@ -137,7 +137,7 @@ def test_ctrl_c_mid_move_closes_the_backend(plan, allegro_spec):
 
 
 def test_release_opens_the_hand_and_hold_runs_otherwise(plan, allegro_spec):
-    from seqgrasp_core.replay import replay
+    from seqgrasp_core.hardware.replay import replay
 
     held = []
     hw = Recorder()
@@ -150,7 +150,7 @@ def test_release_opens_the_hand_and_hold_runs_otherwise(plan, allegro_spec):
 
 
 def test_backend_for_another_hand_is_refused(plan, allegro_spec):
-    from seqgrasp_core.replay import replay
+    from seqgrasp_core.hardware.replay import replay
 
     hw = Recorder()
     hw.hand = "shadow"
@@ -164,7 +164,7 @@ def test_backend_for_another_hand_is_refused(plan, allegro_spec):
 
 def test_sim_backend_reaches_every_step_and_holds(plan, allegro_spec):
     from seqgrasp_allegro.sim_backend import AllegroSimBackend
-    from seqgrasp_core.replay import replay
+    from seqgrasp_core.hardware.replay import replay
 
     hw = AllegroSimBackend()
     results = replay(hw, allegro_spec, plan, options={"max_speed": 2.0})
@@ -309,7 +309,7 @@ def test_loading_the_plugin_imports_neither_python_can_nor_mujoco():
     import subprocess
     import sys
 
-    code = ("import sys; from seqgrasp_core.plugins import load_plugins; "
+    code = ("import sys; from seqgrasp_core.plugins.manager import load_plugins; "
             "p = load_plugins(); assert 'allegro-can' in p.backends; "
             "print(sorted(m for m in ('can', 'mujoco') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

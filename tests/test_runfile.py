@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from seqgrasp_core.errors import RunFileError, SeqGraspError
-from seqgrasp_core.runfile import read_run, write_run
+from seqgrasp_core.runs.runfile import read_run, write_run
 
 
 def test_corrupt_parquet_is_a_clear_error(tmp_path):

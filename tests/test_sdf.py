@@ -7,7 +7,7 @@ import pytest
 import torch
 import trimesh
 
-from seqgrasp_core.sdf import SDFGrid
+from seqgrasp_core.objects.sdf import SDFGrid
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +51,8 @@ def test_gradient_points_away_from_the_object(shapes):
 
 
 def test_grids_are_cached_by_content_hash(tmp_path, monkeypatch, mesh_dir):
-    from seqgrasp_core import sdf as sdf_module
-    from seqgrasp_core.objects import load_object
+    from seqgrasp_core.objects import sdf as sdf_module
+    from seqgrasp_core.objects.mesh import load_object
 
     monkeypatch.setenv("SEQGRASP_CACHE_DIR", str(tmp_path))
     obj = load_object(mesh_dir / "a.obj")

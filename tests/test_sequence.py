@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqgrasp_core.energy import WeightedEnergy
+from seqgrasp_core.synthesis import sequence
 from seqgrasp_core.errors import OppositionSpaceError
-from seqgrasp_core.objects import demo_object_paths, load_object
-from seqgrasp_core.opposition import OppositionState, check_fixed_order
-from seqgrasp_core import sequence
-from seqgrasp_core.optimizer import MalaConfig, OptimizationResult
-from seqgrasp_core.sequence import GenerateConfig, generate
+from seqgrasp_core.objects.mesh import demo_object_paths, load_object
+from seqgrasp_core.synthesis.mala import MalaConfig, OptimizationResult
+from seqgrasp_core.synthesis.opposition import OppositionState, check_fixed_order
+from seqgrasp_core.synthesis.sequence import GenerateConfig, generate
+from seqgrasp_core.synthesis.terms import WeightedEnergy
 
 
 def test_thumb_index_removes_thumb_palm_and_index_palm(allegro):

@@ -36,7 +36,7 @@ def run_file(mesh_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def view(run_file, plugins):
-    from seqgrasp_core.runfile import read_run
+    from seqgrasp_core.runs.runfile import read_run
     from seqgrasp_core.visualize import sequence_view
 
     table, metadata = read_run(run_file)
@@ -47,8 +47,8 @@ def view(run_file, plugins):
 
 
 def test_objects_sit_at_the_inverse_of_their_pose_and_contacts_add_up(view, run_file):
-    from seqgrasp_core.objects import read_mesh
-    from seqgrasp_core.runfile import read_run, sequence_rows
+    from seqgrasp_core.objects.mesh import read_mesh
+    from seqgrasp_core.runs.runfile import read_run, sequence_rows
     from seqgrasp_core.validation.steps import pose_matrices
 
     table, _ = read_run(run_file)
@@ -73,7 +73,7 @@ def test_objects_sit_at_the_inverse_of_their_pose_and_contacts_add_up(view, run_
 
 
 def _mesh_path(run_file, sha):
-    from seqgrasp_core.runfile import read_run
+    from seqgrasp_core.runs.runfile import read_run
 
     _, metadata = read_run(run_file)
     return next(o["source"] for o in metadata["objects"] if o["sha256"] == sha)
@@ -228,7 +228,7 @@ def test_bad_requests_are_one_line_and_write_nothing(run_file, tmp_path, args, e
 
 
 def test_moved_meshes_need_objects_dir(run_file, mesh_dir, tmp_path):
-    from seqgrasp_core.runfile import read_run, write_run
+    from seqgrasp_core.runs.runfile import read_run, write_run
 
     table, metadata = read_run(run_file)
     for entry in metadata["objects"]:

@@ -12,12 +12,16 @@ import pytest
 import trimesh
 
 from seqgrasp_core.errors import MeshError, SeqGraspError
-from seqgrasp_core.hand_spec import HandSpec
-from seqgrasp_core.objects import file_sha256
-from seqgrasp_core.runfile import METADATA_KEY
+from seqgrasp_core.hands.spec import HandSpec
+from seqgrasp_core.objects.mesh import file_sha256
+from seqgrasp_core.runs.runfile import METADATA_KEY
 from seqgrasp_core.validation import PAPER_PROTOCOL, summarize, validate_table, with_results
-from seqgrasp_core.validation.mujoco_validator import (Context, MuJoCoValidator,
-                                                       prepare_objects, run_tasks)
+from seqgrasp_core.validation.mujoco_validator import (
+    Context,
+    MuJoCoValidator,
+    prepare_objects,
+    run_tasks,
+)
 from seqgrasp_core.validation.scene import MuJoCoSettings, build_model
 from seqgrasp_core.validation.simulate import CHECK_EVERY, set_state
 from seqgrasp_core.validation.steps import StepTask
@@ -258,7 +262,7 @@ def test_missing_mesh_says_to_pass_objects(hand, tmp_path):
 
 
 def test_validators_are_registered_and_isaacgym_explains_itself():
-    from seqgrasp_core.plugins import load_plugins
+    from seqgrasp_core.plugins.manager import load_plugins
 
     plugins = load_plugins()
     assert {"mujoco", "isaacgym"} <= set(plugins.validators.names())
@@ -273,11 +277,11 @@ def test_validators_are_registered_and_isaacgym_explains_itself():
 
 
 def test_validate_command_writes_columns_and_prints_table(hand, tmp_path):
-    from typer.testing import CliRunner
     import typer
+    from typer.testing import CliRunner
 
     from seqgrasp_cli.validate import register
-    from seqgrasp_core.runfile import read_run, write_run
+    from seqgrasp_core.runs.runfile import read_run, write_run
 
     table, metadata, rows = make_run(hand, tmp_path, order=(1, 0))
     run = tmp_path / "run.parquet"

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from seqgrasp_core.errors import HandSpecError, SeqGraspError
-from seqgrasp_core.hardware import HardwareBackend
+from seqgrasp_core.hardware.interface import HardwareBackend
 
 from . import can_protocol as proto
 

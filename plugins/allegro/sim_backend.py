@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from seqgrasp_core.errors import HandSpecError, SeqGraspError
-from seqgrasp_core.hardware import HardwareBackend
+from seqgrasp_core.hardware.interface import HardwareBackend
 
 from . import can_protocol as proto
 
@@ -73,7 +73,7 @@ class AllegroSimBackend(HardwareBackend):
         """Build the MuJoCo scene and start at ``initial`` (or zeros within the limits)."""
         import mujoco
 
-        from seqgrasp_core.hand_spec import HandSpec
+        from seqgrasp_core.hands.spec import HandSpec
         from seqgrasp_core.validation.protocol import PAPER_PROTOCOL
         from seqgrasp_core.validation.scene import MuJoCoSettings, build_model
 

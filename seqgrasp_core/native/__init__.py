@@ -4,10 +4,10 @@ At the batch sizes of a CPU run (a few hundred grasps per process) the optimizer
 time goes to dispatching small tensor operations rather than to arithmetic: one
 iteration runs about two thousand of them. The kernels in ``kernels.c`` do the
 busiest pieces in one pass each — the forward kinematics and its backward, the
-grasp vector's rotation (:func:`seqgrasp_core.pose.pose_to_block`) and its backward,
-the backward of placing link points (:func:`seqgrasp_core.kinematics.place_points`),
-the trilinear signed distance on an object's grid (:mod:`seqgrasp_core.sdf`) and the
-search for the hand's surface points inside an object (:meth:`seqgrasp_core.hand_model.
+grasp vector's rotation (:func:`seqgrasp_core.geometry.pose.pose_to_block`) and its backward,
+the backward of placing link points (:func:`seqgrasp_core.geometry.transforms.place_points`),
+the trilinear signed distance on an object's grid (:mod:`seqgrasp_core.objects.sdf`) and the
+search for the hand's surface points inside an object (:meth:`seqgrasp_core.hands.model.
 HandModel.surface_inside`).
 
 They are compiled with the system's C compiler (``$CC``, default ``cc``) the first
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from ..ccompile import shared_library, switched_on
+from seqgrasp_core.native.build import shared_library, switched_on
 
 SOURCE = Path(__file__).with_name("kernels.c")
 _TYPES = {torch.float32: ("float", "_f32"), torch.float64: ("double", "_f64")}
@@ -92,7 +92,7 @@ def _call(name: str, dtype: torch.dtype, *args):
 
 
 def pose_to_block(g: torch.Tensor) -> torch.Tensor:
-    """``(B, D)`` grasp vectors → ``(3, 4, B)`` transforms, as :func:`seqgrasp_core.pose.
+    """``(B, D)`` grasp vectors → ``(3, 4, B)`` transforms, as :func:`seqgrasp_core.geometry.pose.
     pose_to_block` (no graph)."""
     g = g.detach().contiguous()
     out = torch.empty(3, 4, g.shape[0], dtype=g.dtype)
@@ -169,7 +169,7 @@ def trilinear(points: torch.Tensor, flat: torch.Tensor, flat_gradient: torch.Ten
     """``(value (N,), gradient (3, N), smooth gradient (3, N) or None)`` of the grid
     ``flat`` ``(R³,)`` at points ``(3, N)``; ``box`` is ``[lo (3), hi (3), cells per
     metre (3)]``; the smooth gradient interpolates ``flat_gradient`` ``(R³, 3)`` when
-    given (see :meth:`seqgrasp_core.sdf.TorchSDF.smooth_sample`)."""
+    given (see :meth:`seqgrasp_core.objects.sdf.TorchSDF.smooth_sample`)."""
     points = points.detach().contiguous()
     n = points.shape[1]
     value = torch.empty(n, dtype=points.dtype)
@@ -183,7 +183,7 @@ def trilinear(points: torch.Tensor, flat: torch.Tensor, flat_gradient: torch.Ten
 def surface_inside(links: torch.Tensor, frame: torch.Tensor, link_mask: torch.Tensor | None,
                    chunks: dict[str, torch.Tensor], sdf) -> tuple[torch.Tensor, ...]:
     """``(chunk, slot, batch)`` ``(S,)`` of the hand surface points inside ``sdf``'s
-    object, as :meth:`seqgrasp_core.hand_model.HandModel.surface_inside` selects them:
+    object, as :meth:`seqgrasp_core.hands.model.HandModel.surface_inside` selects them:
     ``links`` ``(3, 4, L, B)``, ``frame`` ``(3, 4, B)``, ``link_mask`` ``(B, L)`` or
     ``None``; ``chunks`` holds the hand's chunk hierarchy (``coarse_centre`` ``(Cc, 3)``,
     ``coarse_link``, ``coarse_radius2``, ``coarse_children``, ``chunk_points``,

@@ -7,8 +7,8 @@ Modules, one job each: :mod:`.protocol` (the shared parameters), :mod:`.steps`
 :mod:`.table` (validating a run table, Table III summary), :mod:`.plugin`.
 """
 
-from .protocol import PAPER_PROTOCOL, ValidationProtocol
-from .table import load_run_meshes, summarize, validate_table, with_results
+from seqgrasp_core.validation.protocol import PAPER_PROTOCOL, ValidationProtocol
+from seqgrasp_core.validation.table import load_run_meshes, summarize, validate_table, with_results
 
 __all__ = ["PAPER_PROTOCOL", "ValidationProtocol", "load_run_meshes", "summarize",
            "validate_table", "with_results"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cache import cache_dir
-from ..outputs import atomic_write_bytes
+from seqgrasp_core.system.cache import cache_dir
+from seqgrasp_core.system.outputs import atomic_write_bytes
 
 Piece = tuple[np.ndarray, np.ndarray]  # vertices (V, 3) metres, faces (F, 3) int32
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 from isaacgym import gymapi  # noqa: F401  (only imported when installed)
 
-from .protocol import ValidationProtocol
-from .steps import ObjectKey, StepTask
-from .urdf_assets import object_urdf
+from seqgrasp_core.validation.protocol import ValidationProtocol
+from seqgrasp_core.validation.steps import ObjectKey, StepTask
+from seqgrasp_core.validation.urdf_assets import object_urdf
 
 HAND_FILTER = 1  # shapes of one actor sharing a filter bit do not collide: no hand self-contact
 

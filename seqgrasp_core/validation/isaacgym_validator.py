@@ -19,9 +19,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SeqGraspError
-from ..validator import StepResult, Validator
-from .protocol import PAPER_PROTOCOL, ValidationProtocol
+from seqgrasp_core.errors import SeqGraspError
+from seqgrasp_core.validation.interface import StepResult, Validator
+from seqgrasp_core.validation.protocol import PAPER_PROTOCOL, ValidationProtocol
 
 HINT = ("Isaac Gym is not installed: download Isaac Gym Preview 4 from NVIDIA's developer "
         "site and `pip install -e isaacgym/python` (needs an NVIDIA GPU and Python 3.8), "
@@ -66,10 +66,10 @@ class IsaacGymValidator(Validator):
                  progress=None) -> list[StepResult]:
         if not self.available():
             raise SeqGraspError("the isaacgym validator is not available", HINT)
-        from . import mujoco_validator as shared
-        from .isaacgym_sim import IsaacRun, shake_runs
-        from .scene import MuJoCoSettings
-        from .steps import step_tasks
+        from seqgrasp_core.validation import mujoco_validator as shared
+        from seqgrasp_core.validation.isaacgym_sim import IsaacRun, shake_runs
+        from seqgrasp_core.validation.scene import MuJoCoSettings
+        from seqgrasp_core.validation.steps import step_tasks
 
         tasks = step_tasks(table)
         if not tasks:

@@ -3,7 +3,7 @@
 ``mesh_distance.c`` answers exact signed distances to a closed mesh
 (:class:`~seqgrasp_core.validation.mesh_distance.MeshDistance`); ``depth.c`` runs the
 penetration search of :mod:`seqgrasp_core.validation.penetration` over clustered
-points. Both are compiled together on first use by :mod:`seqgrasp_core.ccompile`
+points. Both are compiled together on first use by :mod:`seqgrasp_core.native.build`
 (torch-free, so workers can load it). Without a C compiler, or with
 ``SEQGRASP_NATIVE=0``, :func:`library` is ``None`` and the callers use their numpy and
 point-cloud-utils reference code.
@@ -17,7 +17,7 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-from ..ccompile import shared_library, switched_on
+from seqgrasp_core.native.build import shared_library, switched_on
 
 SOURCES = (Path(__file__).with_name("mesh_distance.c"), Path(__file__).with_name("depth.c"))
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import library
+from seqgrasp_core.validation.kernels import library
 
 LEAF = 4  # triangles per leaf of the tree
 
@@ -84,7 +84,7 @@ class MeshDistance:
 def _point_cloud_utils_distance(vertices: np.ndarray, faces: np.ndarray,
                                 points: np.ndarray) -> np.ndarray:
     """The fallback: point-cloud-utils' signed distance (the query of
-    :func:`seqgrasp_core.sdf.exact_signed_distance`, without importing torch)."""
+    :func:`seqgrasp_core.objects.sdf.exact_signed_distance`, without importing torch)."""
     import point_cloud_utils as pcu
 
     d, _, _ = pcu.signed_distance_to_mesh(points, vertices, faces)

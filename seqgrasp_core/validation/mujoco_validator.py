@@ -17,14 +17,14 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ..validator import StepResult, Validator
-from ..workers import usable_cores, worker_pool
-from .convex import convex_pieces
-from .kernels import library
-from .penetration import HandSurface, Solid, hand_primitives, solid
-from .protocol import PAPER_PROTOCOL, ValidationProtocol
-from .scene import MuJoCoSettings, SceneObject, build_model, scene_object
-from .steps import ObjectKey, StepTask, step_tasks
+from seqgrasp_core.system.workers import usable_cores, worker_pool
+from seqgrasp_core.validation.convex import convex_pieces
+from seqgrasp_core.validation.interface import StepResult, Validator
+from seqgrasp_core.validation.kernels import library
+from seqgrasp_core.validation.penetration import HandSurface, Solid, hand_primitives, solid
+from seqgrasp_core.validation.protocol import PAPER_PROTOCOL, ValidationProtocol
+from seqgrasp_core.validation.scene import MuJoCoSettings, SceneObject, build_model, scene_object
+from seqgrasp_core.validation.steps import ObjectKey, StepTask, step_tasks
 
 CHUNK = 8  # at most this many rows per job sent to a worker
 _BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -105,8 +105,8 @@ def closed_state(task: StepTask) -> ClosedState:
     shares it."""
     import mujoco
 
-    from .penetration import penetration_depths
-    from .simulate import close_fingers, set_state
+    from seqgrasp_core.validation.penetration import penetration_depths
+    from seqgrasp_core.validation.simulate import close_fingers, set_state
 
     st = _STATE
     model, index, data = _scene(task.objects)
@@ -131,7 +131,7 @@ def still_holds(task: StepTask, joints, object_poses) -> bool:
     its final state."""
     import mujoco
 
-    from .simulate import LOST_DISTANCE, set_state, touching
+    from seqgrasp_core.validation.simulate import LOST_DISTANCE, set_state, touching
 
     model, index, data = _scene(task.objects)
     poses = np.asarray(object_poses, dtype=float)
@@ -147,7 +147,7 @@ def still_holds(task: StepTask, joints, object_poses) -> bool:
 
 def _validate_one(task: StepTask) -> tuple[bool, float, float, str]:
     """``(success, max penetration mm, hand–object penetration mm, failure)``."""
-    from .simulate import shake
+    from seqgrasp_core.validation.simulate import shake
 
     if task.fault:
         return False, float("nan"), float("nan"), task.fault

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kernels import library
-from .mesh_distance import MeshDistance
+from seqgrasp_core.validation.kernels import library
+from seqgrasp_core.validation.mesh_distance import MeshDistance
 
 BOX, SPHERE, CAPSULE, CYLINDER = 6, 2, 3, 5  # mjtGeom values
 DEFAULT_SPACING = 0.001

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .convex import Piece
-from .protocol import ValidationProtocol
+from seqgrasp_core.validation.convex import Piece
+from seqgrasp_core.validation.protocol import ValidationProtocol
 
 HAND_BITS, OBJECT_BITS = 1, 2
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .protocol import ValidationProtocol
-from .scene import MuJoCoSettings, SceneIndex
+from seqgrasp_core.validation.protocol import ValidationProtocol
+from seqgrasp_core.validation.scene import MuJoCoSettings, SceneIndex
 
 REACH = 0.03          # m: a chain with no object this close is left where it is
 LOST_DISTANCE = 0.15  # m: an object this far from its start has fallen away

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import RunFileError
+from seqgrasp_core.errors import RunFileError
 
 ObjectKey = tuple[str, float]  # (sha256, scale)
 IDENTITY_POSE = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0])  # p, 6D rotation
@@ -39,7 +39,7 @@ def pose_matrices(poses: np.ndarray) -> np.ndarray:
     """``(R, 9)`` pose column values → ``(R, 4, 4)`` hand-to-object transforms."""
     import torch
 
-    from ..pose import pose_to_matrix
+    from seqgrasp_core.geometry.pose import pose_to_matrix
 
     return pose_to_matrix(torch.as_tensor(poses, dtype=torch.float64)).numpy()
 

@@ -9,10 +9,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import MeshError, RunFileError, SeqGraspError
-from ..objects import MESH_SUFFIXES, file_sha256, read_mesh
-from ..validator import StepResult
-from .steps import row_faults
+from seqgrasp_core.errors import MeshError, RunFileError, SeqGraspError
+from seqgrasp_core.objects.mesh import MESH_SUFFIXES, file_sha256, read_mesh
+from seqgrasp_core.validation.interface import StepResult
+from seqgrasp_core.validation.steps import row_faults
 
 
 def load_run_meshes(metadata: dict, objects_dir: str | Path | None = None) -> dict:
@@ -65,7 +65,7 @@ def validate_table(table, metadata: dict, hand_spec, validator, workers: int = 1
                    progress: Callable[[int, int], None] | None = None, *,
                    objects_dir: str | Path | None = None
                    ) -> list[StepResult]:
-    """One :class:`~seqgrasp_core.validator.StepResult` per row of ``table``, in row order."""
+    """One :class:`~seqgrasp_core.validation.interface.StepResult` per row of ``table``, in row order."""
     if not validator.available():
         raise SeqGraspError(f"validator {validator.name!r} is not available",
                             validator.unavailable_hint)

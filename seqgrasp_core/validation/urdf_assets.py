@@ -13,7 +13,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from .scene import SceneObject
+from seqgrasp_core.validation.scene import SceneObject
 
 
 def write_obj(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:

@@ -5,7 +5,13 @@
 no network), :mod:`.png` a static picture rendered headless with matplotlib.
 """
 
-from .scene import MeshView, SequenceView, StepView, object_colors, sequence_view
+from seqgrasp_core.visualize.scene import (
+    MeshView,
+    SequenceView,
+    StepView,
+    object_colors,
+    sequence_view,
+)
 
 __all__ = ["MeshView", "SequenceView", "StepView", "object_colors", "sequence_view",
            "write_html", "write_png"]
@@ -13,13 +19,13 @@ __all__ = ["MeshView", "SequenceView", "StepView", "object_colors", "sequence_vi
 
 def write_html(view: SequenceView, path, *, step: int | None = None) -> None:
     """Write the interactive page for ``view`` to ``path`` (see :mod:`.html`)."""
-    from .html import write_html as _write
+    from seqgrasp_core.visualize.html import write_html as _write
 
     _write(view, path, step=step)
 
 
 def write_png(view: SequenceView, path, *, step: int | None = None) -> None:
     """Render ``view`` (one step, or every step side by side) to ``path`` (see :mod:`.png`)."""
-    from .png import write_png as _write
+    from seqgrasp_core.visualize.png import write_png as _write
 
     _write(view, path, step=step)

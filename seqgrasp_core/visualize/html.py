@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .output import write_output
-from .scene import CONTACT_COLOR, HAND_COLOR, SequenceView
+from seqgrasp_core.visualize.output import write_output
+from seqgrasp_core.visualize.scene import CONTACT_COLOR, HAND_COLOR, SequenceView
 
 DECIMALS = 5  # coordinates rounded to 10 µm
 

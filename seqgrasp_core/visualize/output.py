@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..outputs import atomic_write_bytes
+from seqgrasp_core.system.outputs import atomic_write_bytes
 
 
 def write_output(path: str | Path, data: bytes) -> None:

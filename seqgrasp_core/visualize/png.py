@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .output import write_output
-from .scene import CONTACT_COLOR, SequenceView
+from seqgrasp_core.visualize.output import write_output
+from seqgrasp_core.visualize.scene import CONTACT_COLOR, SequenceView
 
 ELEVATION, AZIMUTH = 20.0, -40.0   # degrees: the palm (+x) turned towards the viewer
 PANEL_INCHES, DPI = 3.6, 110

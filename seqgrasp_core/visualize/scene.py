@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import HandSpecError, RunFileError
-from ..runfile import sequence_rows
+from seqgrasp_core.errors import HandSpecError, RunFileError
+from seqgrasp_core.runs.runfile import sequence_rows
 
 HAND_COLOR = (0.72, 0.72, 0.74)
 CONTACT_COLOR = (0.86, 0.08, 0.08)
@@ -96,16 +96,16 @@ def sequence_view(table, metadata: dict, spec, sequence_id: int, *,
                   ) -> SequenceView:
     """Build the view of sequence ``sequence_id`` of a run ``table``.
 
-    ``spec`` is the run's :class:`~seqgrasp_core.hand_spec.HandSpec`. Meshes are found
+    ``spec`` is the run's :class:`~seqgrasp_core.hands.spec.HandSpec`. Meshes are found
     as ``seqgrasp validate`` finds them: at each object's ``source`` path when the
     content hash matches, else in ``objects_dir`` by hash (:class:`MeshError` if not).
     """
     import torch
 
-    from ..hand_geometry import read_collision_primitives
-    from ..hand_model import HandModel
-    from ..pose import pose_to_matrix
-    from ..validation.table import load_run_meshes
+    from seqgrasp_core.geometry.pose import pose_to_matrix
+    from seqgrasp_core.hands.model import HandModel
+    from seqgrasp_core.hands.primitives import read_collision_primitives
+    from seqgrasp_core.validation.table import load_run_meshes
 
     rows = sequence_rows(table, sequence_id, source)
     k = spec.num_joints

@@ -1,0 +1,1 @@
+"""Poses, rigid transforms and boxes in the batch-last layout the engine uses."""

@@ -1,0 +1,1 @@
+"""Hardware: the backend interface and replaying a sequence on it."""

@@ -1,0 +1,2 @@
+"""Runs: the generate pipeline, its worker processes, run files and the paper's
+evaluation."""

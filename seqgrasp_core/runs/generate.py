@@ -1,0 +1,186 @@
+"""`seqgrasp generate` as a function: inputs checked first, then Algorithm 1, then a table.
+
+Everything a user can get wrong (hand, energy names and weights, device, meshes,
+opposition-space order, output folder) is checked before any optimization runs.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from seqgrasp_core import __version__
+from seqgrasp_core.errors import SeqGraspError, SeqGraspWarning, UnknownNameError
+from seqgrasp_core.hands.model import HandModel
+from seqgrasp_core.objects.mesh import PAPER_SIZE_RANGE, GraspObject, demo_object_paths, load_object
+from seqgrasp_core.plugins.manager import Plugins, hand_plugin_record
+from seqgrasp_core.runs.parallel import generate_in_workers, shard_sizes, threads_per_worker
+from seqgrasp_core.runs.runfile import outcomes_to_table, write_run
+from seqgrasp_core.synthesis.mala import MalaConfig
+from seqgrasp_core.synthesis.opposition import check_fixed_order
+from seqgrasp_core.synthesis.refine import RefineConfig
+from seqgrasp_core.synthesis.sequence import GenerateConfig, ProgressFn, generate
+from seqgrasp_core.synthesis.terms import WeightedEnergy
+from seqgrasp_core.system.outputs import prepare_output
+from seqgrasp_core.system.workers import capped_workers
+
+MIN_SURFACE_POINTS = 50  # fewer leave whole links unsampled
+
+
+def parse_energy_overrides(items: list[str], plugins: Plugins) -> dict[str, float]:
+    """``["hop=0", "fc=20"]`` → weights for every registered term (defaults + overrides)."""
+    weights = {t.name: t.default_weight for t in plugins.energy_terms}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep:
+            raise SeqGraspError(f"--energy {item!r} is not NAME=WEIGHT", "e.g. --energy hop=0")
+        if name not in weights:
+            raise UnknownNameError(f"unknown energy term {name!r} in --energy",
+                                   f"choose from: {', '.join(sorted(weights))}")
+        try:
+            weight = float(value)
+        except ValueError:
+            raise SeqGraspError(f"--energy {item!r}: {value!r} is not a number",
+                                "e.g. --energy hop=0") from None
+        if not math.isfinite(weight) or weight < 0:
+            raise SeqGraspError(f"--energy {item!r}: a weight must be a finite number ≥ 0",
+                                "e.g. --energy hop=10, or 0 to disable the term")
+        weights[name] = weight
+    return weights
+
+
+def build_energy(plugins: Plugins, weights: dict[str, float]) -> WeightedEnergy:
+    return WeightedEnergy({name: (plugins.energy_terms.get(name), w)
+                           for name, w in weights.items() if w != 0.0})
+
+
+def resolve_device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SeqGraspError(f"unknown device {name!r}", "use cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SeqGraspError("CUDA is not available in this torch build or machine",
+                            "use --device cpu, or install a CUDA build of torch")
+    if device.type not in ("cpu", "cuda"):
+        raise SeqGraspError(f"device {name!r} is not supported", "use cpu or cuda")
+    return device
+
+
+def load_objects(paths: list[Path] | None, count: int | None, scale_to_paper: bool,
+                 hand_name: str, max_size: float) -> list[GraspObject]:
+    """The object sequence: ``paths`` (or the demo set), the first ``count`` of them."""
+    paths = list(paths) if paths else demo_object_paths()
+    if count is not None:
+        if count < 1:
+            raise SeqGraspError("--objects must be at least 1", "e.g. --objects 4")
+        if count > len(paths):
+            raise SeqGraspError(f"--objects {count} asks for more objects than the "
+                                f"{len(paths)} given", "pass more --object files or a smaller N")
+        paths = paths[:count]
+    return [load_object(p, size_range=PAPER_SIZE_RANGE if scale_to_paper else None,
+                        max_size=max_size, hand_name=f"the {hand_name} hand") for p in paths]
+
+
+@dataclass
+class GenerateRequest:
+    hand: str
+    objects: list[Path] | None = None
+    object_count: int | None = None
+    scale_objects: bool = False
+    batch: int = 256
+    steps: int = 6000
+    seed: int = 0
+    device: str = "cpu"
+    energy: tuple[str, ...] = ()
+    os_order: tuple[str, ...] = ()
+    out: Path = Path("run.parquet")
+    workers: int = 1
+    refine_steps: int = RefineConfig.steps
+    refine_allowance: float = RefineConfig.depth_allowance  # m
+    refine_object_weight: float | None = None  # `ohp` in the refinement; None: RefineConfig's
+    candidates: int = 1  # grasps optimized per sequence and object (best kept)
+    candidate_depth_limit: float = GenerateConfig.candidate_depth_limit  # m
+    surface_points: int | None = None  # hand surface samples for `hop`; the hand's own if None
+
+
+def run_generate(request: GenerateRequest, plugins: Plugins,
+                 progress: ProgressFn | None = None, on_ready=None) -> dict:
+    """Check inputs, run Algorithm 1, write the run file; returns a summary dict.
+
+    ``on_ready(objects)`` is called once the inputs are checked and loaded.
+    """
+    spec = plugins.hand(request.hand)
+    weights = parse_energy_overrides(list(request.energy), plugins)
+    device = resolve_device(request.device)
+    if request.os_order:
+        check_fixed_order(spec, list(request.os_order))
+    workers = capped_workers(request.workers)
+    if request.surface_points is not None and request.surface_points < MIN_SURFACE_POINTS:
+        raise SeqGraspError(f"--surface-points {request.surface_points} is too few",
+                            f"use at least {MIN_SURFACE_POINTS} (the hand's own: "
+                            f"{spec.surface_points})")
+    surface_points = request.surface_points or spec.surface_points
+    prepare_output(request.out)
+    objects = load_objects(request.objects, request.object_count, request.scale_objects,
+                           spec.name, spec.max_object_size)
+    if len(request.os_order) > len(objects):
+        raise SeqGraspError(f"{len(request.os_order)} --os given for {len(objects)} objects",
+                            "give at most one --os per object, in grasp order")
+    if on_ready is not None:
+        on_ready(objects)
+    energy = build_energy(plugins, weights)
+    config = GenerateConfig(batch=request.batch, seed=request.seed, device=str(device),
+                            os_order=tuple(request.os_order) or None,
+                            mala=MalaConfig(steps=request.steps),
+                            refine=RefineConfig(steps=request.refine_steps,
+                                                depth_allowance=request.refine_allowance,
+                                                object_weight=RefineConfig.object_weight
+                                                if request.refine_object_weight is None
+                                                else request.refine_object_weight),
+                            candidates=request.candidates,
+                            candidate_depth_limit=request.candidate_depth_limit)
+    shards = len(shard_sizes(request.batch, workers))
+    threads = threads_per_worker(shards) if shards > 1 else torch.get_num_threads()
+    t0 = time.perf_counter()
+    if shards > 1:
+        size_range = PAPER_SIZE_RANGE if request.scale_objects else None
+        outcomes = generate_in_workers(spec.name, objects, size_range,
+                                       {k: w for k, w in weights.items() if w != 0.0}, config,
+                                       workers, progress, surface_points)
+    else:
+        outcomes = generate(HandModel(spec, device=device, surface_points=surface_points),
+                            objects, energy, config, progress)
+    seconds = time.perf_counter() - t0
+    broken = sum(int((~torch.isfinite(o.pose).all(dim=1)).sum()) for o in outcomes)
+    if broken:
+        warnings.warn(f"{broken} grasps came out of the optimizer with values that are not "
+                      "finite numbers (a weight too large?); validation fails them",
+                      SeqGraspWarning, stacklevel=2)
+    table = outcomes_to_table(outcomes, spec.name, sorted(weights))
+    metadata = {
+        "hand": spec.name, "hand_plugin": hand_plugin_record(plugins, spec.name),
+        "seed": request.seed, "batch": request.batch,
+        "steps": request.steps, "device": str(device), "weights": weights,
+        "schedules": {n: plugins.energy_terms.get(n).schedule for n in weights},
+        "os_order": list(request.os_order) or None, "version": __version__,
+        "workers": shards, "threads": threads, "surface_points": surface_points,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 3),
+        "objects": [{"object_id": o.object_id, "sha256": o.sha256, "scale": o.scale,
+                     "source": o.source} for o in objects],
+        "mala": config.mala.__dict__,
+        "refine": config.refine.__dict__,
+        "candidates": config.candidates,
+        "candidate_depth_limit": config.candidate_depth_limit,
+    }
+    write_run(request.out, table, metadata)
+    return {"rows": table.num_rows, "seconds": seconds, "outcomes": outcomes,
+            "out": str(request.out)}

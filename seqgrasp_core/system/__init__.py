@@ -1,0 +1,2 @@
+"""Operating-system services: output files written safely, the cache folder, worker
+processes."""
