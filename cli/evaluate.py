@@ -17,8 +17,8 @@ from .options import (
     CandidateDepthOpt,
     CandidatesOpt,
     DeviceOpt,
+    EnergyOpt,
     HandOpt,
-    ObjectWeightOpt,
     RefineOpt,
     SeedOpt,
     StepsOpt,
@@ -37,10 +37,10 @@ def evaluate(
     steps: StepsOpt = 6000,
     refine_steps: RefineOpt = 0,
     refine_allowance: AllowanceOpt = 1.0,
-    refine_object_weight: ObjectWeightOpt = None,
     candidates: CandidatesOpt = 1,
     candidate_depth: CandidateDepthOpt = 4.0,
     surface_points: SurfacePointsOpt = None,
+    energy: EnergyOpt = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
     workers: Annotated[int, typer.Option(
@@ -68,8 +68,7 @@ def evaluate(
                               refine_steps=refine_steps, candidates=candidates,
                               candidate_depth_limit=candidate_depth / 1000.0,
                               refine_allowance=refine_allowance / 1000.0,
-                              refine_object_weight=refine_object_weight,
-                              surface_points=surface_points,
+                              surface_points=surface_points, energy=tuple(energy or ()),
                               work_dir=work)
         report = run_eval(request, plugins, on_sequence=lambda i, n, names: console.print(
             f"sequence {i + 1}/{n}: {names}"))

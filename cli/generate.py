@@ -15,8 +15,8 @@ from .options import (
     CandidateDepthOpt,
     CandidatesOpt,
     DeviceOpt,
+    EnergyOpt,
     HandOpt,
-    ObjectWeightOpt,
     RefineOpt,
     SeedOpt,
     StepsOpt,
@@ -35,14 +35,12 @@ def generate(
     steps: StepsOpt = 6000,
     refine_steps: RefineOpt = 0,
     refine_allowance: AllowanceOpt = 1.0,
-    refine_object_weight: ObjectWeightOpt = None,
     candidates: CandidatesOpt = 1,
     candidate_depth: CandidateDepthOpt = 4.0,
     surface_points: SurfacePointsOpt = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
-    energy: Annotated[Optional[list[str]], typer.Option(
-        "--energy", help="Override a term's weight: NAME=WEIGHT (0 disables it).")] = None,
+    energy: EnergyOpt = None,
     os_: Annotated[Optional[list[str]], typer.Option(
         "--os", help="Fix the opposition space of each step instead of sampling (repeat).")] = None,
     scale_objects: Annotated[bool, typer.Option(
@@ -79,7 +77,6 @@ def generate(
                               device=device, energy=tuple(energy or ()), os_order=tuple(os_ or ()),
                               out=out, workers=workers, refine_steps=refine_steps,
                               refine_allowance=refine_allowance / 1000.0,
-                              refine_object_weight=refine_object_weight,
                               candidates=candidates, candidate_depth_limit=candidate_depth / 1000.0,
                               surface_points=surface_points)
     console = Console(stderr=True)

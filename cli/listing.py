@@ -61,10 +61,12 @@ def os_list(hand: HandOpt = "allegro", as_json: JsonOpt = False) -> None:
 
 @user_errors
 def energies(as_json: JsonOpt = False) -> None:
-    """List the energy terms with their default weights."""
+    """List the energy terms with their default weights and where they count (the
+    optimizer, the refinement)."""
     plugins = _plugins()
     rows = [{"name": t.name, "default_weight": t.default_weight, "schedule": t.schedule,
-             "plugin": plugins.energy_terms.origin(t.name), "description": t.description}
+             "stages": list(t.stages), "plugin": plugins.energy_terms.origin(t.name),
+             "description": t.description}
             for t in plugins.energy_terms]
     _emit(rows, "energy terms", as_json, "energy_terms")
 

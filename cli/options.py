@@ -40,13 +40,12 @@ CandidateDepthOpt = Annotated[float, typer.Option(
     help="With --candidates K: a candidate reaching more than this many mm into an "
          "object (or one object into another) loses to any that does not (default 4: "
          "catches links buried in the object, see docs/energies-and-optimizer.md).")]
-ObjectWeightOpt = Annotated[Optional[float], typer.Option(
-    "--refine-object-weight", callback=finite, min=0.0,
-    help="Weight of the refinement's object-into-hand depth term `ohp` (default 150; 0: "
-         "off, only the hand's points are pushed out; see "
-         "docs/energies-and-optimizer.md).")]
 RefineOpt = Annotated[int, typer.Option(
     "--refine-steps", min=0,
     help="Penetration refinement steps after the optimizer, e.g. 200 (0: off, the default): "
          "trims what reaches more than 1 mm into an object, see "
          "docs/energies-and-optimizer.md.")]
+EnergyOpt = Annotated[Optional[list[str]], typer.Option(
+    "--energy", help="Override a term's weight: NAME=WEIGHT (0 disables it; `seqgrasp "
+                     "energies` lists the terms, e.g. ohp=0 leaves the refinement's "
+                     "object-into-hand term out).")]

@@ -171,7 +171,7 @@ def test_hands_and_os_list_json():
 def test_energies_and_plugins_json():
     terms = {t["name"]: t for t in json.loads(_run("energies", "--json").stdout)["energy_terms"]}
     assert {n: t["default_weight"] for n, t in terms.items()} == {
-        "fc": 50.0, "dis": 50.0, "hop": 5.0, "hsp": 5.0, "joint": 1.0, "oop": 5.0}
+        "fc": 50.0, "dis": 50.0, "hop": 5.0, "hsp": 5.0, "joint": 1.0, "oop": 5.0, "ohp": 150.0}
     assert "e^(2" in terms["hop"]["schedule"]
     plugins = {p["name"]: p for p in json.loads(_run("plugins", "--json").stdout)["plugins"]}
     assert plugins["allegro"]["status"] == "ok"

@@ -78,7 +78,7 @@ def test_ohp_sums_the_depth_of_a_ball_inside_the_palm(allegro, allegro_spec, all
     expected = _brute_force(meshes, points.double().numpy() + centre, allowance)
     assert expected > 0.2  # 200 points, millimetres deep
     assert energy.item() == pytest.approx(expected, rel=1e-3)
-    found = replace(ctx, overlaps=find_overlaps(state, margin=0.003))
+    found = replace(ctx, searches={"ohp": ObjectHandPenetration().search(state)})
     assert ObjectHandPenetration()(GraspState(found, state.pose, NO_CONTACTS)).item() == \
         pytest.approx(energy.item(), rel=1e-6)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from seqgrasp_core.objects.mesh import demo_object_paths, load_object
-from seqgrasp_core.runs.generate import build_energy
+from seqgrasp_core.runs.weights import build_energy
 from seqgrasp_core.runs.parallel import generate_in_workers, shard_sizes
 from seqgrasp_core.synthesis.mala import MalaConfig
 from seqgrasp_core.synthesis.sequence import GenerateConfig, generate

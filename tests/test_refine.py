@@ -116,3 +116,24 @@ def test_generate_with_refinement_keeps_frozen_joints_and_moves_the_grasps(alleg
         before = prev.pose[prev.sequence.tolist().index(seq), 9:]
         keep = ~cur.joint_mask[row]
         assert torch.equal(cur.pose[row, 9:][keep], before[keep])
+
+
+def test_ohp_is_a_term_like_the_others_that_counts_only_in_the_refinement(plugins):
+    import json
+
+    from typer.testing import CliRunner
+
+    from seqgrasp_cli.main import app
+    from seqgrasp_core.runs.weights import build_energy, parse_energy_overrides
+
+    listed = json.loads(CliRunner().invoke(app, ["energies", "--json"]).stdout)
+    rows = {r["name"]: r for r in listed["energy_terms"]}
+    assert sorted(rows) == ["dis", "fc", "hop", "hsp", "joint", "ohp", "oop"]
+    assert rows["ohp"]["stages"] == ["refine"] and rows["hop"]["stages"] == ["optimize", "refine"]
+
+    energy = build_energy(plugins, parse_energy_overrides([], plugins))
+    assert "ohp" not in energy.for_stage("optimize").terms
+    assert refinement_energy(energy, RefineConfig(steps=1)).terms["ohp"][1] == 150.0
+    off = build_energy(plugins, parse_energy_overrides(["ohp=0"], plugins))
+    assert "ohp" not in refinement_energy(off, RefineConfig(steps=1)).terms
+    assert "hop" in refinement_energy(off, RefineConfig(steps=1)).terms

@@ -117,7 +117,7 @@ def test_validate_command_writes_the_failure_column_and_warns(hand, tmp_path):
 
 @pytest.mark.parametrize("item", ["hop=nan", "hop=inf", "hop=-inf", "hop=-1"])
 def test_weights_that_are_not_finite_or_negative_are_refused(plugins, item):
-    from seqgrasp_core.runs.generate import parse_energy_overrides
+    from seqgrasp_core.runs.weights import parse_energy_overrides
 
     with pytest.raises(SeqGraspError, match="finite number ≥ 0"):
         parse_energy_overrides([item], plugins)

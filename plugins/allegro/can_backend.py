@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from seqgrasp_core.errors import HandSpecError, SeqGraspError
-from seqgrasp_core.hardware.interface import HardwareBackend
+from seqgrasp_core.api import HandSpecError, HardwareBackend, SeqGraspError
 
 from . import can_protocol as proto
 

@@ -22,8 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from seqgrasp_core.errors import HandSpecError, SeqGraspError
-from seqgrasp_core.hardware.interface import HardwareBackend
+from seqgrasp_core.api import HandSpecError, HardwareBackend, SeqGraspError
 
 from . import can_protocol as proto
 
@@ -73,9 +72,7 @@ class AllegroSimBackend(HardwareBackend):
         """Build the MuJoCo scene and start at ``initial`` (or zeros within the limits)."""
         import mujoco
 
-        from seqgrasp_core.hands.spec import HandSpec
-        from seqgrasp_core.validation.protocol import PAPER_PROTOCOL
-        from seqgrasp_core.validation.scene import MuJoCoSettings, build_model
+        from seqgrasp_core.api import PAPER_PROTOCOL, HandSpec, MuJoCoSettings, build_model
 
         unknown = sorted(set(options) - set(self._OPTIONS))
         if unknown:

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgrasp_core.hands.spec import ContactGroup, HandSpec
-from seqgrasp_core.plugins.hookspecs import hookimpl
+from seqgrasp_core.api import ContactGroup, HandSpec, hookimpl
 
 HAND_FILE = Path(str(files(__name__) / "hand.toml"))
 RULES_FILE = Path(str(files(__name__) / "contact_rules.toml"))
@@ -39,9 +38,7 @@ def real_mano_spec(spec: HandSpec, model: str | Path) -> HandSpec:
     """``spec`` rebuilt on the user's MANO model (see the module docstring)."""
     from scipy.spatial import cKDTree
 
-    from seqgrasp_core.hands.contacts import load_rules, sample_contacts
-    from seqgrasp_core.system.cache import cache_dir
-    from seqgrasp_core.system.outputs import atomic_write_bytes
+    from seqgrasp_core.api import atomic_write_bytes, cache_dir, load_rules, sample_contacts
 
     from .model import build_urdf, load_mano_surface, mesh_tips, surface_in_link_frames
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgrasp_core.errors import HandSpecError
+from seqgrasp_core.api import HandSpecError
 
 FINGERS = ("index", "middle", "pinky", "ring", "thumb")
 JOINTS16 = ("wrist",) + tuple(f"{f}{i}" for f in FINGERS for i in (1, 2, 3))

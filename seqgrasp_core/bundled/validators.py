@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from seqgrasp_core.plugins.hookspecs import hookimpl
+from seqgrasp_core.api import hookimpl
 
 
 @hookimpl
 def register_validators(register):
-    from seqgrasp_core.validation.isaacgym_validator import IsaacGymValidator
-    from seqgrasp_core.validation.mujoco_validator import MuJoCoValidator
+    from seqgrasp_core.api import IsaacGymValidator, MuJoCoValidator
 
     register(MuJoCoValidator())
     register(IsaacGymValidator())

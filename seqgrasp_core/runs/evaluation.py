@@ -21,6 +21,7 @@ from seqgrasp_core.objects.mesh import demo_object_paths, mesh_paths_in
 from seqgrasp_core.plugins.manager import Plugins
 from seqgrasp_core.runs.generate import GenerateRequest, run_generate
 from seqgrasp_core.runs.runfile import read_run
+from seqgrasp_core.runs.weights import parse_energy_overrides
 from seqgrasp_core.synthesis.refine import RefineConfig
 from seqgrasp_core.synthesis.sequence import GenerateConfig
 from seqgrasp_core.system.outputs import atomic_write_bytes, prepare_output
@@ -37,7 +38,7 @@ class EvalRequest:
     steps: int = 6000
     refine_steps: int = RefineConfig.steps
     refine_allowance: float = RefineConfig.depth_allowance  # m
-    refine_object_weight: float | None = None  # None: RefineConfig's
+    energy: tuple[str, ...] = ()  # NAME=WEIGHT overrides, as for generate
     candidates: int = 1
     candidate_depth_limit: float = GenerateConfig.candidate_depth_limit  # m
     surface_points: int | None = None
@@ -88,7 +89,7 @@ def run_eval(request: EvalRequest, plugins: Plugins,
             hand=spec.name, objects=seq, scale_objects=True, batch=request.batch,
             steps=request.steps, refine_steps=request.refine_steps,
             refine_allowance=request.refine_allowance,
-            refine_object_weight=request.refine_object_weight,
+            energy=request.energy,
             candidates=request.candidates,
             candidate_depth_limit=request.candidate_depth_limit,
             surface_points=request.surface_points, seed=request.seed + i, device=request.device,
@@ -112,8 +113,7 @@ def run_eval(request: EvalRequest, plugins: Plugins,
               "batch": request.batch, "steps": request.steps,
               "refine_steps": request.refine_steps,
               "refine_allowance_mm": request.refine_allowance * 1000.0,
-              "refine_object_weight": (RefineConfig.object_weight if request.refine_object_weight
-                                       is None else request.refine_object_weight),
+              "weights": parse_energy_overrides(list(request.energy), plugins),
               "candidates": request.candidates,
               "candidate_depth_limit_mm": request.candidate_depth_limit * 1000.0,
               "surface_points": request.surface_points,

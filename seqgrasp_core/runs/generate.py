@@ -7,7 +7,6 @@ opposition-space order, output folder) is checked before any optimization runs.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -16,49 +15,21 @@ from pathlib import Path
 import torch
 
 from seqgrasp_core import __version__
-from seqgrasp_core.errors import SeqGraspError, SeqGraspWarning, UnknownNameError
+from seqgrasp_core.errors import SeqGraspError, SeqGraspWarning
 from seqgrasp_core.hands.model import HandModel
 from seqgrasp_core.objects.mesh import PAPER_SIZE_RANGE, GraspObject, demo_object_paths, load_object
 from seqgrasp_core.plugins.manager import Plugins, hand_plugin_record
 from seqgrasp_core.runs.parallel import generate_in_workers, shard_sizes, threads_per_worker
 from seqgrasp_core.runs.runfile import outcomes_to_table, write_run
+from seqgrasp_core.runs.weights import build_energy, parse_energy_overrides
 from seqgrasp_core.synthesis.mala import MalaConfig
 from seqgrasp_core.synthesis.opposition import check_fixed_order
 from seqgrasp_core.synthesis.refine import RefineConfig
 from seqgrasp_core.synthesis.sequence import GenerateConfig, ProgressFn, generate
-from seqgrasp_core.synthesis.terms import WeightedEnergy
 from seqgrasp_core.system.outputs import prepare_output
 from seqgrasp_core.system.workers import capped_workers
 
 MIN_SURFACE_POINTS = 50  # fewer leave whole links unsampled
-
-
-def parse_energy_overrides(items: list[str], plugins: Plugins) -> dict[str, float]:
-    """``["hop=0", "fc=20"]`` → weights for every registered term (defaults + overrides)."""
-    weights = {t.name: t.default_weight for t in plugins.energy_terms}
-    for item in items:
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if not sep:
-            raise SeqGraspError(f"--energy {item!r} is not NAME=WEIGHT", "e.g. --energy hop=0")
-        if name not in weights:
-            raise UnknownNameError(f"unknown energy term {name!r} in --energy",
-                                   f"choose from: {', '.join(sorted(weights))}")
-        try:
-            weight = float(value)
-        except ValueError:
-            raise SeqGraspError(f"--energy {item!r}: {value!r} is not a number",
-                                "e.g. --energy hop=0") from None
-        if not math.isfinite(weight) or weight < 0:
-            raise SeqGraspError(f"--energy {item!r}: a weight must be a finite number ≥ 0",
-                                "e.g. --energy hop=10, or 0 to disable the term")
-        weights[name] = weight
-    return weights
-
-
-def build_energy(plugins: Plugins, weights: dict[str, float]) -> WeightedEnergy:
-    return WeightedEnergy({name: (plugins.energy_terms.get(name), w)
-                           for name, w in weights.items() if w != 0.0})
 
 
 def resolve_device(name: str) -> torch.device:
@@ -105,7 +76,6 @@ class GenerateRequest:
     workers: int = 1
     refine_steps: int = RefineConfig.steps
     refine_allowance: float = RefineConfig.depth_allowance  # m
-    refine_object_weight: float | None = None  # `ohp` in the refinement; None: RefineConfig's
     candidates: int = 1  # grasps optimized per sequence and object (best kept)
     candidate_depth_limit: float = GenerateConfig.candidate_depth_limit  # m
     surface_points: int | None = None  # hand surface samples for `hop`; the hand's own if None
@@ -141,10 +111,7 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
                             os_order=tuple(request.os_order) or None,
                             mala=MalaConfig(steps=request.steps),
                             refine=RefineConfig(steps=request.refine_steps,
-                                                depth_allowance=request.refine_allowance,
-                                                object_weight=RefineConfig.object_weight
-                                                if request.refine_object_weight is None
-                                                else request.refine_object_weight),
+                                                depth_allowance=request.refine_allowance),
                             candidates=request.candidates,
                             candidate_depth_limit=request.candidate_depth_limit)
     shards = len(shard_sizes(request.batch, workers))
@@ -164,7 +131,8 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
         warnings.warn(f"{broken} grasps came out of the optimizer with values that are not "
                       "finite numbers (a weight too large?); validation fails them",
                       SeqGraspWarning, stacklevel=2)
-    table = outcomes_to_table(outcomes, spec.name, sorted(weights))
+    optimized = sorted(n for n in weights if "optimize" in plugins.energy_terms.get(n).stages)
+    table = outcomes_to_table(outcomes, spec.name, optimized)
     metadata = {
         "hand": spec.name, "hand_plugin": hand_plugin_record(plugins, spec.name),
         "seed": request.seed, "batch": request.batch,

@@ -16,7 +16,11 @@ from dataclasses import dataclass
 
 import torch
 
-from seqgrasp_core.synthesis.sequence import GenerateConfig, ProgressFn, StepOutcome
+from seqgrasp_core.hands.model import HandModel
+from seqgrasp_core.objects.mesh import load_object
+from seqgrasp_core.plugins.manager import load_plugins
+from seqgrasp_core.runs.weights import build_energy
+from seqgrasp_core.synthesis.sequence import GenerateConfig, ProgressFn, StepOutcome, generate
 from seqgrasp_core.system.workers import message_queue, usable_cores, worker_pool
 
 SHARD_SEED_STRIDE = 7919
@@ -57,12 +61,6 @@ def _init_worker(messages) -> None:
 
 def _run_shard(job: ShardJob) -> list[dict]:
     torch.set_num_threads(job.threads)
-    from seqgrasp_core.hands.model import HandModel
-    from seqgrasp_core.objects.mesh import load_object
-    from seqgrasp_core.plugins.manager import load_plugins
-    from seqgrasp_core.runs.generate import build_energy
-    from seqgrasp_core.synthesis.sequence import generate
-
     plugins = load_plugins()
     spec = plugins.hand(job.hand)
     hand = HandModel(spec, device=job.config.device, surface_points=job.surface_points)

@@ -4,9 +4,8 @@ MALA's final energy ranks grasps of the same object well on average, but a weigh
 sum cannot tell a grasp with a few millimetres of spread-out depth from one with a
 whole link buried in the object. A buried link is a local minimum of ``hop``: the
 depths of the points on its opposite faces pull it in opposite directions, so
-neither MALA nor the refinement gets it out (measured in docs/validation.md: in the
-runs of session 7, a finger link through the ring's 22 mm tube, 10.5 mm deep, or
-the thumb's base in the box). So a candidate whose deepest point lies beyond
+neither MALA nor the refinement gets it out (e.g. a finger link through the ring's
+22 mm tube, 10.5 mm deep, or the thumb's base in the box). So a candidate whose deepest point lies beyond
 ``depth_limit`` loses to any candidate within it, and among those the lowest
 energy wins. When every candidate is beyond it, the shallowest wins: a buried link
 stays buried through the refinement, so among buried grasps the one buried least

@@ -14,13 +14,14 @@ descent stalls), the contacts fixed, and every depth term counting only depth be
 - ``hop`` on a dense hand surface (``surface_points`` samples, 40000: under 2 mm
   apart on the Allegro, near the validator's 1 mm; ``hop`` sums depth over samples,
   so ×3 at 40000 weighs depth per unit area as ×30 did at 4000);
-- ``E_ohp`` at ``object_weight`` (150 by default; 0 leaves it out): the objects'
-  points inside the hand's collision primitives, on ``object_points`` samples of
-  each object's surface (:mod:`seqgrasp_core.bundled.energies.object_hand_penetration`),
-  its point–primitive pairs found every ``reselect`` steps among the points within
-  ``overlap_margin`` of a primitive. A point that comes within reach of a primitive
-  between two searches counts from the next search on; the refinement then compares
-  its steps against the energy on the new pairs;
+- the terms that count only here, such as ``ohp`` (weight 150 by default, ``--energy
+  ohp=W``): the objects' points inside the hand's collision primitives, on
+  ``object_points`` samples of each object's surface. A term with something to
+  search (:meth:`EnergyTerm.search`; ``ohp``: its point–primitive pairs, among the
+  points near a primitive) searches at the start and every ``reselect`` steps; a
+  point that comes within reach between two searches counts from the next search
+  on, and the refinement then compares its steps against the energy on the new
+  search;
 - ``oop`` on the same ``object_points`` samples (:meth:`StepContext.densified`)
   instead of MALA's 512 per object: ×30 there (5 → 150 on 3000 points) weighs
   object–object depth per unit area as ``hop`` and ``ohp`` weigh theirs (about
@@ -52,10 +53,6 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from seqgrasp_core.bundled.energies.object_hand_penetration import (
-    ObjectHandPenetration,
-    find_overlaps,
-)
 from seqgrasp_core.synthesis.mala import evaluate, step_limits
 from seqgrasp_core.synthesis.state import GraspState, StepContext
 from seqgrasp_core.synthesis.terms import WeightedEnergy
@@ -66,10 +63,9 @@ class RefineConfig:
     """Refinement settings; ``steps = 0`` turns the refinement off.
 
     ``step_size`` is the first step: the largest change of any coordinate of a grasp
-    vector (m, 6D, rad). ``depth_allowance`` (m) is the depth ``hop`` and ``ohp`` let
-    pass; ``object_weight`` the weight of ``ohp`` (0: left out), tested on
-    ``object_points`` surface samples per object, its pairs searched every
-    ``reselect`` steps within ``overlap_margin`` (m).
+    vector (m, 6D, rad). ``depth_allowance`` (m) is the depth ``hop``, ``oop`` and
+    ``ohp`` let pass; ``object_points`` the surface samples per object that ``oop``
+    and ``ohp`` test; ``reselect`` the steps between the terms' searches.
     """
 
     steps: int = 0
@@ -80,23 +76,26 @@ class RefineConfig:
     grow: float = 1.2
     shrink: float = 0.5
     move_base: bool = True
-    object_weight: float = 150.0  # per unit area as hop's (docs/energies-and-optimizer.md)
     object_points: int = 3000
-    overlap_margin: float = 0.003
     reselect: int = 20
 
 
 def refinement_energy(energy: WeightedEnergy, config: RefineConfig) -> WeightedEnergy:
-    """``energy`` with the weights of the terms named in ``config.scales`` multiplied
-    (a weight schedule is linear in its base weight, so a scaled term keeps its ramp);
-    a term scaled by 0 is left out; plus ``ohp`` at ``config.object_weight`` when it
-    is positive."""
+    """The terms of ``energy`` that count in the refinement, the weights of those
+    named in ``config.scales`` multiplied (a weight schedule is linear in its base
+    weight, so a scaled term keeps its ramp); a term scaled by 0 is left out."""
     scale = dict(config.scales)
-    terms = {name: (term, weight * scale.get(name, 1.0))
-             for name, (term, weight) in energy.terms.items() if scale.get(name, 1.0) != 0.0}
-    if config.object_weight > 0.0:
-        terms[ObjectHandPenetration.name] = (ObjectHandPenetration(), config.object_weight)
-    return WeightedEnergy(terms)
+    return WeightedEnergy({name: (term, weight * scale.get(name, 1.0))
+                           for name, (term, weight) in energy.for_stage("refine").terms.items()
+                           if scale.get(name, 1.0) != 0.0})
+
+
+def searched(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
+             contact_index: torch.Tensor) -> StepContext:
+    """``ctx`` with every term's :meth:`~EnergyTerm.search` for the grasps ``pose``."""
+    state = GraspState(ctx, pose, contact_index)
+    found = {name: term.search(state) for name, (term, _) in energy.terms.items()}
+    return replace(ctx, searches={k: v for k, v in found.items() if v is not None})
 
 
 def refine(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
@@ -106,25 +105,21 @@ def refine(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
 
     ``energy`` is evaluated at optimizer step ``step`` of ``steps`` (its weights'
     schedules there) on ``ctx`` (whose hand may be a denser model than MALA's).
-    Returns ``(pose, energy before (B,), energy after (B,))``; after ≤ before (with
-    ``ohp``, each on the pairs searched last before it was evaluated).
+    Returns ``(pose, energy before (B,), energy after (B,))``; after ≤ before (for a
+    term that searches, each on its search last before it was evaluated).
     """
     ctx = replace(ctx, depth_allowance=config.depth_allowance)
     movable, lower, upper = step_limits(ctx, pose, config.move_base)
     pose = pose.detach().clone()
-    searches = ObjectHandPenetration.name in energy.terms and ctx.object_points is not None
-    if searches:
-        ctx = replace(ctx, overlaps=find_overlaps(GraspState(ctx, pose, contact_index),
-                                                  config.overlap_margin))
+    ctx = searched(energy, ctx, pose, contact_index)
     e, _, grad = evaluate(energy, ctx, pose, contact_index, step, steps)
     start = e.clone()
     size = torch.full((pose.shape[0], 1), config.step_size, dtype=pose.dtype,
                       device=pose.device)
     for i in range(config.steps):
-        if searches and i > 0 and i % config.reselect == 0:
-            # New pairs change the energy's value: compare the next step against it.
-            ctx = replace(ctx, overlaps=find_overlaps(GraspState(ctx, pose, contact_index),
-                                                      config.overlap_margin))
+        if ctx.searches and i > 0 and i % config.reselect == 0:
+            # A new search changes the energy's value: compare the next step against it.
+            ctx = searched(energy, ctx, pose, contact_index)
             e, _, grad = evaluate(energy, ctx, pose, contact_index, step, steps)
         direction = torch.where(movable, grad / (grad.pow(2).mean(0).sqrt() + 1e-12), 0.0)
         direction = direction / (direction.abs().amax(1, keepdim=True) + 1e-12)

@@ -69,7 +69,12 @@ ProgressFn = Callable[[int, str, int, int, float], None]
 
 def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy,
              config: GenerateConfig, progress: ProgressFn | None = None) -> list[StepOutcome]:
-    """Run Algorithm 1 on ``objects`` for ``config.batch`` sequences."""
+    """Run Algorithm 1 on ``objects`` for ``config.batch`` sequences.
+
+    MALA optimizes the terms of ``energy`` that count in ``"optimize"``; the
+    refinement (when ``config.refine.steps`` > 0) those that count in ``"refine"``.
+    """
+    full_energy, energy = energy, energy.for_stage("optimize")
     if config.candidates < 1:
         raise ValueError(f"candidates must be at least 1, not {config.candidates}")
     device = torch.device(config.device)
@@ -133,7 +138,7 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
                 dense_hand = HandModel(hand.spec, device=device, dtype=hand.open_pose.dtype,
                                        surface_points=config.refine.surface_points)
             refine_ctx = replace(ctx, hand=dense_hand, dense_surface=dense).densified()
-            pose, _, _ = refine(refinement_energy(energy, config.refine), refine_ctx, pose,
+            pose, _, _ = refine(refinement_energy(full_energy, config.refine), refine_ctx, pose,
                                 result.contact_index,
                                 config.refine, config.mala.steps, config.mala.steps)
             with torch.no_grad():  # the run's own energy, as MALA reports it

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -88,8 +88,8 @@ class StepContext:
     before it counts (0 in MALA; the refinement's, see :mod:`seqgrasp_core.synthesis.refine`);
     ``dense_surface`` ``(3, N)`` optionally more of the current object's surface
     points for ``E_ohp``;
-    ``overlaps`` the point–primitive pairs ``E_ohp`` evaluates (``None``: all; see
-    :mod:`seqgrasp_core.bundled.energies.object_hand_penetration`).
+    ``searches`` what terms found with :meth:`EnergyTerm.search`, by term name (the
+    refinement fills it; e.g. the point–primitive pairs ``E_ohp`` evaluates).
     """
 
     hand: HandModel
@@ -101,7 +101,7 @@ class StepContext:
     surface: torch.Tensor | None = None
     depth_allowance: float = 0.0
     dense_surface: torch.Tensor | None = None
-    overlaps: Any = None
+    searches: Mapping[str, Any] = field(default_factory=dict)
 
     def densified(self) -> "StepContext":
         """This context with ``dense_surface`` as the current object's ``surface`` and

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -30,9 +30,21 @@ class EnergyTerm(ABC):
     default_weight: float = 1.0
     description: str = ""
     schedule: str = "constant"
+    stages: tuple[str, ...] = ("optimize", "refine")
+    """Where the term counts: MALA's optimization (``"optimize"``) and/or the
+    penetration refinement after it (``"refine"``)."""
 
     def weight_at(self, weight: float, step: int, steps: int) -> float:
         return weight
+
+    def search(self, state: GraspState) -> Any:
+        """Work the term can share between evaluations (e.g. which points lie near
+        which primitive), for the grasps ``state``; ``None``: nothing to share.
+
+        The refinement calls it at its start and every ``RefineConfig.reselect``
+        steps, and the term finds the result as ``state.ctx.searches[self.name]``.
+        """
+        return None
 
     @abstractmethod
     def __call__(self, state: GraspState) -> torch.Tensor:
@@ -54,6 +66,11 @@ class WeightedEnergy:
     """The weighted sum of chosen terms; ``terms`` maps name → (term, weight)."""
 
     terms: dict[str, tuple[EnergyTerm, float]]
+
+    def for_stage(self, stage: str) -> "WeightedEnergy":
+        """The terms that count in ``stage`` (``"optimize"`` or ``"refine"``)."""
+        return WeightedEnergy({name: (term, weight) for name, (term, weight)
+                               in self.terms.items() if stage in term.stages})
 
     def __call__(self, state: GraspState, step: int, steps: int
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from seqgrasp_core.hands.spec import HandSpec
-from seqgrasp_core.plugins.hookspecs import hookimpl
+from seqgrasp_core.api import HandSpec, hookimpl
 
 HAND_FILE = Path(str(files(__name__) / "hand.toml"))
 

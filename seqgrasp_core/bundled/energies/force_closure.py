@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from seqgrasp_core.geometry.transforms import cross, dot
-from seqgrasp_core.synthesis.state import GraspState
-from seqgrasp_core.synthesis.terms import EnergyTerm
+from seqgrasp_core.api import EnergyTerm, GraspState, cross, dot
 
 
 def force_closure(points: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:

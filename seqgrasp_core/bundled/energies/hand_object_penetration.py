@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from seqgrasp_core.synthesis.state import GraspState
-from seqgrasp_core.synthesis.terms import EnergyTerm, ExponentialRamp
+from seqgrasp_core.api import EnergyTerm, ExponentialRamp, GraspState
 
 
 class HandObjectPenetration(ExponentialRamp, EnergyTerm):

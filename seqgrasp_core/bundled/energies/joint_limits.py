@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from seqgrasp_core.synthesis.state import GraspState
-from seqgrasp_core.synthesis.terms import EnergyTerm
+from seqgrasp_core.api import EnergyTerm, GraspState
 
 
 class JointLimits(EnergyTerm):

@@ -12,11 +12,12 @@ points inside the primitives of the links that move at this step (the others do
 not move relative to them). Units: metres summed over points.
 
 Testing every point against every primitive for every grasp is the costly part
-(3000 points × 29 primitives × B on the Allegro). When ``ctx.overlaps`` holds the pairs found by
-:func:`find_overlaps` (the refinement finds them every few steps, with a margin),
-only those pairs are evaluated; without it every point inside a primitive is.
-MALA does not use this term (it is not among the paper's six); the refinement does
-(``RefineConfig.object_weight``).
+(3000 points × 29 primitives × B on the Allegro). The refinement calls
+:meth:`ObjectHandPenetration.search` every few steps, which finds the pairs within
+``search_margin`` of each other, and the term then evaluates only those; without a
+search every point inside a primitive is. The term counts only in the refinement
+(it is not among the paper's six); ``--energy ohp=W`` sets its weight, 0 leaves it
+out.
 """
 
 from __future__ import annotations
@@ -25,9 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from seqgrasp_core.geometry.transforms import invert
-from seqgrasp_core.synthesis.state import GraspState
-from seqgrasp_core.synthesis.terms import EnergyTerm
+from seqgrasp_core.api import EnergyTerm, GraspState, invert
 
 Pairs = list[tuple[torch.Tensor, torch.Tensor]]  # per primitive: (point index, batch index)
 
@@ -59,13 +58,22 @@ class ObjectHandPenetration(EnergyTerm):
     default_weight = 150.0
     description = ("summed depth of the objects' points inside the hand's collision "
                    "primitives, m (beyond the paper; refinement only)")
+    stages = ("refine",)
+
+    def __init__(self, search_margin: float = 0.003) -> None:
+        self.search_margin = search_margin  # m: pairs this close count from a search on
+
+    def search(self, state: GraspState) -> Overlaps | None:
+        if state.ctx.object_points is None:
+            return None
+        return find_overlaps(state, self.search_margin)
 
     def __call__(self, state: GraspState) -> torch.Tensor:
         ctx, size = state.ctx, state.pose.shape[0]
         energy = torch.zeros(size, dtype=state.pose.dtype, device=state.pose.device)
         if ctx.object_points is None:
             return energy
-        overlaps = ctx.overlaps if ctx.overlaps is not None else find_overlaps(state, 0.0)
+        overlaps = ctx.searches.get(self.name) or find_overlaps(state, 0.0)
         placed = [(invert(state.hand_to_object_t), ctx.object_points, overlaps.current)]
         placed += [(invert(h.hand_to_object), h.points, pairs)
                    for h, pairs in zip(ctx.held, overlaps.held)]

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from seqgrasp_core.geometry.transforms import dot
-from seqgrasp_core.synthesis.state import GraspState
-from seqgrasp_core.synthesis.terms import EnergyTerm
+from seqgrasp_core.api import EnergyTerm, GraspState, dot
 
 
 class SelfPenetration(EnergyTerm):
