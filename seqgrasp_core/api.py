@@ -19,8 +19,8 @@ modules behind them may move.
 - Hardware: :class:`HardwareBackend`.
 - Files: :func:`cache_dir`, :func:`atomic_write_bytes`.
 - Errors: :class:`SeqGraspError` and its family.
-- The conformance suite for a hand plugin's tests: :func:`check_hand` and its
-  single checks, loaded on first use.
+- The conformance suite for a hand plugin's tests: :func:`check_hand`, its single
+  checks and :data:`CHECKS` (all of them), loaded on first use.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ _LAZY = {
     "load_rules": "seqgrasp_core.hands.contacts",
     "sample_contacts": "seqgrasp_core.hands.contacts",
     "write_contacts": "seqgrasp_core.hands.contacts",
+    "CHECKS": "seqgrasp_core.testing",
     "check_hand": "seqgrasp_core.testing",
     "check_urdf_loads": "seqgrasp_core.testing",
     "check_joint_masks": "seqgrasp_core.testing",

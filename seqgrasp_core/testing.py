@@ -36,6 +36,15 @@ PROBE = 0.002  # m: along the inward normal is inside the link, against it outsi
 _models: dict[tuple[str, str], object] = {}
 
 
+class ConformanceError(AssertionError):
+    """A hand plugin breaks the contract (raised, not asserted: it holds under ``python -O``)."""
+
+
+def require(condition, message: str = "conformance check failed") -> None:
+    if not condition:
+        raise ConformanceError(message)
+
+
 def _model(spec: HandSpec):
     from seqgrasp_core.hands.model import HandModel
 
@@ -52,32 +61,32 @@ def check_urdf_loads(spec: HandSpec) -> None:
 
     from seqgrasp_core.hands.primitives import read_collision_primitives
 
-    assert spec.urdf_path.is_file(), f"{spec.name}: URDF {spec.urdf_path} missing"
+    require(spec.urdf_path.is_file(), f"{spec.name}: URDF {spec.urdf_path} missing")
     text = spec.urdf_path.read_bytes()
     chain = pk.build_chain_from_urdf(re.sub(rb"<mujoco>.*?</mujoco>", b"", text, flags=re.S))
-    assert chain.n_joints == spec.num_joints, \
-        f"{spec.name}: URDF moves {chain.n_joints} joints, hand.toml lists {spec.num_joints}"
+    require(chain.n_joints == spec.num_joints,
+            f"{spec.name}: URDF moves {chain.n_joints} joints, hand.toml lists {spec.num_joints}")
     prims, _ = read_collision_primitives(spec.urdf_path)
-    assert prims, f"{spec.name}: the URDF has no collision geometry"
+    require(prims, f"{spec.name}: the URDF has no collision geometry")
     model = mujoco.MjModel.from_xml_path(str(spec.urdf_path))
-    assert model.njnt == spec.num_joints, \
-        f"{spec.name}: MuJoCo sees {model.njnt} joints, hand.toml lists {spec.num_joints}"
+    require(model.njnt == spec.num_joints,
+            f"{spec.name}: MuJoCo sees {model.njnt} joints, hand.toml lists {spec.num_joints}")
 
 
 def check_joint_masks(spec: HandSpec) -> None:
     """The joints are the URDF's movable joints; open pose and every mask have one entry
     per joint; the open pose is within the limits."""
     hand = _model(spec)
-    assert len(set(spec.joint_names)) == spec.num_joints, f"{spec.name}: duplicate joint names"
-    assert len(spec.open_pose) == spec.num_joints, f"{spec.name}: open_pose length"
+    require(len(set(spec.joint_names)) == spec.num_joints, f"{spec.name}: duplicate joint names")
+    require(len(spec.open_pose) == spec.num_joints, f"{spec.name}: open_pose length")
     for os_ in spec.opposition_spaces:
-        assert len(os_.joint_mask) == spec.num_joints, \
-            f"{spec.name}: OS {os_.name!r} mask has {len(os_.joint_mask)} entries"
-        assert any(os_.joint_mask), f"{spec.name}: OS {os_.name!r} moves no joint"
+        require(len(os_.joint_mask) == spec.num_joints,
+                f"{spec.name}: OS {os_.name!r} mask has {len(os_.joint_mask)} entries")
+        require(any(os_.joint_mask), f"{spec.name}: OS {os_.name!r} moves no joint")
     lo, hi = hand.lower.numpy(), hand.upper.numpy()
     pose = np.asarray(spec.open_pose)
     bad = [spec.joint_names[i] for i in np.flatnonzero((pose < lo - 1e-6) | (pose > hi + 1e-6))]
-    assert not bad, f"{spec.name}: open pose outside the limits for {bad}"
+    require(not bad, f"{spec.name}: open pose outside the limits for {bad}")
 
 
 def check_contacts_on_links(spec: HandSpec) -> None:
@@ -89,13 +98,15 @@ def check_contacts_on_links(spec: HandSpec) -> None:
     with_geometry = {p.link for p in read_collision_primitives(spec.urdf_path)[0]}
     for os_ in spec.opposition_spaces:
         for g in os_.contacts_a + os_.contacts_b:
-            assert g in spec.contact_groups, f"{spec.name}: OS {os_.name!r} needs group {g!r}"
+            require(g in spec.contact_groups, f"{spec.name}: OS {os_.name!r} needs group {g!r}")
     for group in spec.contact_groups.values():
-        assert len(group) > 0, f"{spec.name}: contact group {group.name!r} is empty"
+        require(len(group) > 0, f"{spec.name}: contact group {group.name!r} is empty")
         missing = set(group.links) - links
-        assert not missing, f"{spec.name}: group {group.name!r} on unknown links {sorted(missing)}"
+        require(not missing,
+                f"{spec.name}: group {group.name!r} on unknown links {sorted(missing)}")
         bare = set(group.links) - with_geometry
-        assert not bare, f"{spec.name}: group {group.name!r} on links without geometry {sorted(bare)}"
+        require(not bare,
+                f"{spec.name}: group {group.name!r} on links without geometry {sorted(bare)}")
 
 
 def check_normals_inward(spec: HandSpec) -> None:
@@ -106,7 +117,7 @@ def check_normals_inward(spec: HandSpec) -> None:
 
     if spec.surface_samples is not None:  # contacts are on a mesh, not the primitives
         for group in spec.contact_groups.values():
-            assert np.allclose(np.linalg.norm(group.normals, axis=1), 1, atol=1e-3)
+            require(np.allclose(np.linalg.norm(group.normals, axis=1), 1, atol=1e-3))
         return
     prims, _ = read_collision_primitives(spec.urdf_path)
     for group in spec.contact_groups.values():
@@ -116,10 +127,10 @@ def check_normals_inward(spec: HandSpec) -> None:
             pts, nrm = group.points[sel], group.normals[sel]
             inside = link_sdf(own, pts + PROBE * nrm) < 0
             outside = link_sdf(own, pts - PROBE * nrm) > 0
-            assert inside.all(), f"{spec.name}: {group.name!r} on {link}: " \
-                                 f"{int((~inside).sum())} normals do not point into the link"
-            assert outside.all(), f"{spec.name}: {group.name!r} on {link}: " \
-                                  f"{int((~outside).sum())} points are buried in the link"
+            require(inside.all(), f"{spec.name}: {group.name!r} on {link}: " \
+                                 f"{int((~inside).sum())} normals do not point into the link")
+            require(outside.all(), f"{spec.name}: {group.name!r} on {link}: " \
+                                  f"{int((~outside).sum())} points are buried in the link")
 
 
 def check_fk_batched(spec: HandSpec) -> None:
@@ -132,13 +143,13 @@ def check_fk_batched(spec: HandSpec) -> None:
     q = hand.lower + (hand.upper - hand.lower) * torch.rand(3, hand.num_joints, generator=gen)
     q.requires_grad_(True)
     t = hand.link_transforms(q)
-    assert t.shape == (3, len(hand.link_names), 4, 4), f"{spec.name}: FK shape {tuple(t.shape)}"
+    require(t.shape == (3, len(hand.link_names), 4, 4), f"{spec.name}: FK shape {tuple(t.shape)}")
     t[:, :, :3, 3].sum().backward()
-    assert q.grad is not None and torch.isfinite(q.grad).all(), f"{spec.name}: FK gradient"
+    require(q.grad is not None and torch.isfinite(q.grad).all(), f"{spec.name}: FK gradient")
     with torch.no_grad():
         single = hand.link_transforms(q[1:2])
-        assert torch.allclose(single[0], t[1], atol=1e-5), f"{spec.name}: batch rows interact"
-        assert torch.isfinite(hand.surface(t)).all()
+        require(torch.allclose(single[0], t[1], atol=1e-5), f"{spec.name}: batch rows interact")
+        require(torch.isfinite(hand.surface(t)).all())
 
 
 def check_masks_own_joints(spec: HandSpec) -> None:
@@ -146,8 +157,8 @@ def check_masks_own_joints(spec: HandSpec) -> None:
     owns or sit on the root (so freezing other joints never freezes its contacts), and
     the engine's mask matrix has this hand's width."""
     hand = _model(spec)
-    assert tuple(hand.os_masks.shape) == (len(spec.opposition_spaces), spec.num_joints), \
-        f"{spec.name}: OS mask matrix {tuple(hand.os_masks.shape)}"
+    require(tuple(hand.os_masks.shape) == (len(spec.opposition_spaces), spec.num_joints),
+            f"{spec.name}: OS mask matrix {tuple(hand.os_masks.shape)}")
     for o, os_ in enumerate(spec.opposition_spaces):
         mask = hand.os_masks[o]
         for side in ("a", "b"):
@@ -156,8 +167,8 @@ def check_masks_own_joints(spec: HandSpec) -> None:
             deps = hand.link_joints[hand.contact_link[idx]]  # (M, K)
             moving = deps.any(1)
             owned = (deps & mask).any(1)
-            assert bool((owned | ~moving).all()), \
-                f"{spec.name}: OS {os_.name!r} pool {side} has contacts moved only by other joints"
+            require(bool((owned | ~moving).all()),
+                    f"{spec.name}: OS {os_.name!r} pool {side} has contacts moved only by other joints")
 
 
 def check_generate_runs(spec: HandSpec, steps: int = 3) -> None:
@@ -179,9 +190,9 @@ def check_generate_runs(spec: HandSpec, steps: int = 3) -> None:
         out = Path(tmp) / "run.parquet"
         summary = run_generate(GenerateRequest(hand=spec.name, objects=None, object_count=1,
                                                batch=2, steps=steps, seed=0, out=out), plugins)
-        assert out.is_file(), f"{spec.name}: generate wrote no run file"
+        require(out.is_file(), f"{spec.name}: generate wrote no run file")
     for outcome in summary["outcomes"]:
-        assert np.isfinite(np.asarray(outcome.energy)).all(), f"{spec.name}: energy not finite"
+        require(np.isfinite(np.asarray(outcome.energy)).all(), f"{spec.name}: energy not finite")
 
 
 CHECKS = (check_urdf_loads, check_joint_masks, check_contacts_on_links, check_normals_inward,

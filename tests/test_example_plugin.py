@@ -41,7 +41,7 @@ def test_the_installed_example_is_found_and_conforms(installed, tmp_path):
     assert hands["gripper"]["joints"] == 4 and hands["gripper"]["plugin"] == "gripper"
     check = _run(sys.executable, "-c",
                  "from seqgrasp_core.plugins.manager import load_plugins\n"
-                 "from seqgrasp_core.testing import check_hand\n"
+                 "from seqgrasp_core.api import check_hand\n"
                  "check_hand(load_plugins().hand('gripper'))\nprint('conforms')")
     assert check.returncode == 0 and "conforms" in check.stdout, check.stderr[-2000:]
     out = tmp_path / "run.parquet"

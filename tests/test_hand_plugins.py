@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from seqgrasp_cli.main import app
 from seqgrasp_core.plugins.hookspecs import hookimpl
 from seqgrasp_core.plugins.manager import load_plugins
-from seqgrasp_core.testing import CHECKS
+from seqgrasp_core.api import CHECKS
 
 runner = CliRunner()
 
@@ -126,3 +126,23 @@ def test_hand_contacts_bad_input_is_one_line(tmp_path, allegro_spec, args, expec
     result = runner.invoke(app, ["hand", "contacts", *args, "--out", str(tmp_path / "o.json")])
     assert result.exit_code == 2
     assert expected in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_the_conformance_checks_fail_under_python_dash_o(tmp_path):
+    """The checks raise, they do not assert: ``python -O`` strips asserts."""
+    import subprocess
+    import sys
+
+    script = ("import dataclasses\n"
+              "from seqgrasp_core.api import check_joint_masks\n"
+              "from seqgrasp_core.plugins.manager import load_plugins\n"
+              "spec = load_plugins().hand('allegro')\n"
+              "bad = dataclasses.replace(spec)\n"
+              "object.__setattr__(bad, 'open_pose', (10.0,) * 16)  # 10 rad: past every limit\n"
+              "try:\n    check_joint_masks(bad)\nexcept AssertionError as exc:\n"
+              "    print('refused:', exc)\nelse:\n    print('passed')\n")
+    result = subprocess.run([sys.executable, "-O", "-c", script], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("refused: allegro: open pose outside the limits"), \
+        result.stdout

@@ -14,7 +14,7 @@ from mano_synthetic import write_synthetic_mano
 from typer.testing import CliRunner
 
 from seqgrasp_cli.main import app
-from seqgrasp_core.testing import CHECKS
+from seqgrasp_core.api import CHECKS
 
 runner = CliRunner()
 

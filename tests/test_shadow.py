@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from seqgrasp_cli.main import app
-from seqgrasp_core.testing import CHECKS
+from seqgrasp_core.api import CHECKS
 
 # The reference MJCF lives next to the repository in the development set-up only.
 MJCF = Path(__file__).resolve().parents[2] / "shared/reference/hands/shadow_hand/right_hand.xml"
