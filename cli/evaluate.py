@@ -12,17 +12,17 @@ from seqgrasp_core.system.workers import usable_cores
 
 from .errors import user_errors, warn_plugin_failures
 from .options import (
-    AllowanceOpt,
     BatchOpt,
-    CandidateDepthOpt,
     CandidatesOpt,
+    ConfigOpt,
     DeviceOpt,
     EnergyOpt,
     HandOpt,
+    OptionOpt,
+    PresetOpt,
     RefineOpt,
     SeedOpt,
     StepsOpt,
-    SurfacePointsOpt,
 )
 
 
@@ -35,11 +35,9 @@ def evaluate(
     batch: BatchOpt = 256,
     max_objects: Annotated[int, typer.Option("--max-objects", help="Objects per sequence.")] = 4,
     steps: StepsOpt = 6000,
-    refine_steps: RefineOpt = 0,
-    refine_allowance: AllowanceOpt = 1.0,
-    candidates: CandidatesOpt = 1,
-    candidate_depth: CandidateDepthOpt = 4.0,
-    surface_points: SurfacePointsOpt = None,
+    preset: PresetOpt = "best",
+    candidates: CandidatesOpt = None,
+    refine_steps: RefineOpt = None,
     energy: EnergyOpt = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
@@ -49,6 +47,10 @@ def evaluate(
     out: Annotated[Optional[Path], typer.Option("--out", help="Report (JSON).")] = None,
     keep_runs: Annotated[Optional[Path], typer.Option(
         "--keep-runs", help="Folder to keep each sequence's run file in.")] = None,
+    validator: Annotated[str, typer.Option(
+        "--validator", help="Physics validator: mujoco (default) or isaacgym.")] = "mujoco",
+    config: ConfigOpt = None,
+    option: OptionOpt = None,
 ) -> None:
     """The paper's experiment: SR %, penetration, time per 256 grasps, diversity."""
     from rich.console import Console
@@ -56,20 +58,26 @@ def evaluate(
 
     from seqgrasp_core.plugins.manager import load_plugins
     from seqgrasp_core.runs.evaluation import EvalRequest, run_eval
+    from seqgrasp_core.runs.settings import load_settings, preset_choice
+    from seqgrasp_core.system.options import parse_options, split_options
 
+    chosen_candidates, chosen_refine = preset_choice(preset, candidates, refine_steps)
+    settings = load_settings(config)
     plugins = load_plugins()
     warn_plugin_failures(plugins)
+    hand_options, validator_options = split_options(
+        parse_options(option or ()), [("hand", plugins.hand(hand)),
+                                      ("validator", plugins.validators.get(validator))])
     console = Console(stderr=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = keep_runs or Path(tmp)
         request = EvalRequest(hand=hand, objects_dir=objects, sequences=sequences, batch=batch,
                               max_objects=max_objects, steps=steps, seed=seed, device=device,
                               workers=workers, validate_workers=workers, out=out,
-                              refine_steps=refine_steps, candidates=candidates,
-                              candidate_depth_limit=candidate_depth / 1000.0,
-                              refine_allowance=refine_allowance / 1000.0,
-                              surface_points=surface_points, energy=tuple(energy or ()),
-                              work_dir=work)
+                              refine_steps=chosen_refine, candidates=chosen_candidates,
+                              preset=preset, settings=settings, energy=tuple(energy or ()),
+                              hand_options=hand_options, validator=validator,
+                              validator_options=validator_options, work_dir=work)
         report = run_eval(request, plugins, on_sequence=lambda i, n, names: console.print(
             f"sequence {i + 1}/{n}: {names}"))
     table = Table(title=f"{hand}: {sequences} sequences × {batch} grasps, {steps} steps")

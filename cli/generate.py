@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,17 +9,17 @@ import typer
 
 from .errors import user_errors, warn_plugin_failures
 from .options import (
-    AllowanceOpt,
     BatchOpt,
-    CandidateDepthOpt,
     CandidatesOpt,
+    ConfigOpt,
     DeviceOpt,
     EnergyOpt,
     HandOpt,
+    OptionOpt,
+    PresetOpt,
     RefineOpt,
     SeedOpt,
     StepsOpt,
-    SurfacePointsOpt,
 )
 
 
@@ -29,15 +28,15 @@ def generate(
     hand: HandOpt = "allegro",
     object_: Annotated[Optional[list[Path]], typer.Option(
         "--object", help="Mesh file to grasp, in order (repeat). Default: the demo objects.")] = None,
-    objects: Annotated[Optional[int], typer.Option(
-        "--objects", help="Use only the first N objects of the sequence.")] = None,
+    objects: Annotated[Optional[Path], typer.Option(
+        "--objects", help="Folder of meshes: grasp them in name order (instead of --object).")] = None,
+    first: Annotated[Optional[int], typer.Option(
+        "--first", min=1, help="Use only the first N objects of the sequence.")] = None,
+    preset: PresetOpt = "best",
+    candidates: CandidatesOpt = None,
+    refine_steps: RefineOpt = None,
     batch: BatchOpt = 256,
     steps: StepsOpt = 6000,
-    refine_steps: RefineOpt = 0,
-    refine_allowance: AllowanceOpt = 1.0,
-    candidates: CandidatesOpt = 1,
-    candidate_depth: CandidateDepthOpt = 4.0,
-    surface_points: SurfacePointsOpt = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
     energy: EnergyOpt = None,
@@ -46,39 +45,34 @@ def generate(
     scale_objects: Annotated[bool, typer.Option(
         "--scale-objects", help="Scale each object's longest edge into 0.06–0.10 m (paper).")] = False,
     out: Annotated[Path, typer.Option("--out", help="Run file to write (Parquet).")] = Path("run.parquet"),
-    threads: Annotated[Optional[int], typer.Option(
-        "--threads", min=1, help="CPU threads for torch (default: all cores).")] = None,
     workers: Annotated[int, typer.Option(
         "--workers", min=1, help="Split the batch over N local processes (CPU speed-up; "
                                  "at most one per core).")] = 1,
-    mano_model: Annotated[Optional[Path], typer.Option(
-        "--mano-model", help="Your MANO model folder (MANO_RIGHT.pkl): the mano hand uses "
-                             "its real surface (needs smplx). Same as SEQGRASP_MANO_MODEL.")] = None,
+    config: ConfigOpt = None,
+    option: OptionOpt = None,
 ) -> None:
     """Generate sequential multi-object grasps for a sequence of objects."""
-    import torch
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from seqgrasp_core.errors import PluginError
+    from seqgrasp_core.errors import SeqGraspError
     from seqgrasp_core.plugins.manager import load_plugins
     from seqgrasp_core.runs.generate import GenerateRequest, run_generate
+    from seqgrasp_core.runs.settings import load_settings, preset_choice
+    from seqgrasp_core.system.options import parse_options
 
-    if threads is not None:
-        torch.set_num_threads(threads)
-    if mano_model is not None:
-        os.environ["SEQGRASP_MANO_MODEL"] = str(mano_model)  # read by the mano plugin
+    if object_ and objects is not None:
+        raise SeqGraspError("--object and --objects both given", "give the files or a folder")
+    chosen_candidates, chosen_refine = preset_choice(preset, candidates, refine_steps)
+    settings = load_settings(config)
     plugins = load_plugins()
     warn_plugin_failures(plugins)
-    if mano_model is not None and "mano" in plugins.failures:
-        raise PluginError(plugins.failures["mano"])
-    request = GenerateRequest(hand=hand, objects=object_, object_count=objects,
+    request = GenerateRequest(hand=hand, objects=object_, objects_dir=objects, object_count=first,
                               scale_objects=scale_objects, batch=batch, steps=steps, seed=seed,
                               device=device, energy=tuple(energy or ()), os_order=tuple(os_ or ()),
-                              out=out, workers=workers, refine_steps=refine_steps,
-                              refine_allowance=refine_allowance / 1000.0,
-                              candidates=candidates, candidate_depth_limit=candidate_depth / 1000.0,
-                              surface_points=surface_points)
+                              out=out, workers=workers, refine_steps=chosen_refine,
+                              candidates=chosen_candidates, preset=preset, settings=settings,
+                              hand_options=parse_options(option or ()))
     console = Console(stderr=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("E={task.fields[energy]:.4g}"), TimeElapsedColumn(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -22,29 +23,23 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 BatchOpt = Annotated[int, typer.Option("--batch", min=1, help="Sequences optimized together.")]
 StepsOpt = Annotated[int, typer.Option("--steps", min=1,
                                        help="Optimizer iterations per grasp (paper: 6000).")]
-SurfacePointsOpt = Annotated[Optional[int], typer.Option(
-    "--surface-points",
-    help="Hand surface samples for the penetration term (default: the hand's own, 3000 "
-         "for the Allegro; fewer is faster and deeper, see docs/energies-and-optimizer.md).")]
-AllowanceOpt = Annotated[float, typer.Option(
-    "--refine-allowance", callback=finite, min=0.0,
-    help="Depth in mm that the refinement leaves alone (default 1: keeps the success "
-         "rate; 0 pushes the hand out of the object, shallower but less often held).")]
-CandidatesOpt = Annotated[int, typer.Option(
+PresetOpt = Annotated[str, typer.Option(
+    "--preset", help="best: the best measured configuration (3 candidates, 200 refinement "
+                     "steps; docs/results.md); paper: Algorithm 1 as the paper writes it.")]
+CandidatesOpt = Annotated[Optional[int], typer.Option(
     "--candidates", min=1,
-    help="Grasps optimized per sequence and object, keeping the lowest-energy one (1: the "
-         "paper's single run; K runs K times the rows in one batch, see "
-         "docs/energies-and-optimizer.md).")]
-CandidateDepthOpt = Annotated[float, typer.Option(
-    "--candidate-depth", callback=finite, min=0.0,
-    help="With --candidates K: a candidate reaching more than this many mm into an "
-         "object (or one object into another) loses to any that does not (default 4: "
-         "catches links buried in the object, see docs/energies-and-optimizer.md).")]
-RefineOpt = Annotated[int, typer.Option(
+    help="Grasps optimized per sequence and object, the lowest-energy one kept (default: "
+         "the preset's; 1 is the paper's single run).")]
+RefineOpt = Annotated[Optional[int], typer.Option(
     "--refine-steps", min=0,
-    help="Penetration refinement steps after the optimizer, e.g. 200 (0: off, the default): "
-         "trims what reaches more than 1 mm into an object, see "
-         "docs/energies-and-optimizer.md.")]
+    help="Penetration refinement steps after the optimizer (default: the preset's; 0: "
+         "off): trims what reaches more than 1 mm into an object.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--config", help="Settings file (TOML) for the research settings: "
+                     "docs/reference-settings.md lists its keys.")]
+OptionOpt = Annotated[Optional[list[str]], typer.Option(
+    "--option", "-o", help="KEY=VALUE for the chosen plugin (hand, validator or backend; "
+                           "repeat). An unknown key is refused with the known ones.")]
 EnergyOpt = Annotated[Optional[list[str]], typer.Option(
     "--energy", help="Override a term's weight: NAME=WEIGHT (0 disables it; `seqgrasp "
                      "energies` lists the terms, e.g. ohp=0 leaves the refinement's "

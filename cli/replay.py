@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import user_errors
-from .options import finite
+from .options import OptionOpt, finite
 from .runs import open_run
 
 WARN_ERROR_RAD = 0.05  # a larger final tracking error is worth a look (blocked finger?)
@@ -20,12 +20,10 @@ def replay(
     run: Annotated[Path, typer.Argument(help="Run file written by `seqgrasp generate` (.parquet).")],
     sequence: Annotated[int, typer.Option("--sequence", "-s", help="Sequence id to replay.")],
     backend: Annotated[str, typer.Option(
-        "--backend", "-b", help="Hardware backend: allegro-can (real hand) or allegro-sim "
+        "--backend", "-b", help="Hardware backend: allegro-can (real hand; e.g. -o "
+                                "interface=pcan -o channel=PCAN_USBBUS1) or allegro-sim "
                                 "(MuJoCo dry run); see `seqgrasp plugins`.")] = "allegro-sim",
-    interface: Annotated[Optional[str], typer.Option(
-        "--interface", help="CAN interface for allegro-can: socketcan, pcan, virtual, …")] = None,
-    channel: Annotated[Optional[str], typer.Option(
-        "--channel", help="CAN channel for allegro-can, e.g. can0 or PCAN_USBBUS1.")] = None,
+    option: OptionOpt = None,
     max_speed: Annotated[Optional[float], typer.Option(
         "--max-speed", callback=finite, min=0.01,
         help="Joint speed limit on the way to each target (rad/s; "
@@ -52,6 +50,7 @@ def replay(
     from rich.table import Table
 
     from seqgrasp_core.hardware.replay import replay as run_replay
+    from seqgrasp_core.system.options import check_options, parse_options
     from seqgrasp_core.hardware.replay import replay_plan
     from seqgrasp_core.runs.runfile import sequence_rows
 
@@ -59,8 +58,11 @@ def replay(
     table, metadata, plugins, spec = open_run(run)
     hw = plugins.backends.get(backend)
     plan = replay_plan(sequence_rows(table, sequence, str(run)), spec)
-    options = {k: v for k, v in (("interface", interface), ("channel", channel),
-                                 ("max_speed", max_speed)) if v is not None}
+    options = parse_options(option or ())
+    if hw.options:
+        check_options(options, hw.options, f"backend {backend!r}")
+    if max_speed is not None:
+        options["max_speed"] = max_speed
 
     console = Console(stderr=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -29,4 +29,5 @@ def open_run(run: Path):
         print(f"warning: {Path(run).name} was made with hand {hand_name!r} of plugin "
               f"{recorded!r}; plugin {plugins.hands.origin(hand_name)!r} provides it here",
               file=sys.stderr)
-    return table, metadata, plugins, plugins.hand(hand_name)
+    return table, metadata, plugins, \
+        plugins.hand(hand_name).configured(metadata.get("hand_options") or {})

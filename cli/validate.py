@@ -10,6 +10,7 @@ import typer
 from seqgrasp_core.system.workers import usable_cores
 
 from .errors import user_errors
+from .options import OptionOpt
 from .runs import open_run
 
 
@@ -31,6 +32,7 @@ def validate(
     objects: Optional[Path] = typer.Option(
         None, "--objects",
         help="Folder with the run's meshes, matched by content hash (when they moved)."),
+    option: OptionOpt = None,
 ) -> None:
     """Validate every grasp step in physics (paper §V): adds `success` and
     `max_penetration_mm` columns and prints success rate, penetration and diversity
@@ -42,6 +44,7 @@ def validate(
     from seqgrasp_core.errors import RunFileError
     from seqgrasp_core.runs.runfile import write_run
     from seqgrasp_core.system.outputs import prepare_output
+    from seqgrasp_core.system.options import parse_options
     from seqgrasp_core.system.workers import capped_workers
     from seqgrasp_core.validation import summarize, validate_table, with_results
 
@@ -50,7 +53,7 @@ def validate(
     if table.num_rows == 0:
         raise RunFileError(f"{run} has no rows, so there is nothing to validate",
                            "validate a run that `seqgrasp generate` filled")
-    checker = plugins.validators.get(validator)
+    checker = plugins.validators.get(validator).configured(parse_options(option or ()))
     workers = capped_workers(workers)
     target = prepare_output(out or default_out(run))
     with Progress("[progress.description]{task.description}", BarColumn(),

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv (once) and installs seqgrasp with its test tools into it.
+# Creates .venv (once) and installs seqgrasp with its test tools and the extras the
+# tests exercise (can: python-can, mano: smplx) into it.
 # torch is pinned first to the CPU build: an open `torch` requirement on a machine
 # without torch would pull a multi-GB CUDA build.
 set -euo pipefail
@@ -10,7 +11,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[test,mano]"
+.venv/bin/python -m pip install --quiet -e ".[test,can,mano]"
 
 # The HTML viewer test of `seqgrasp show` runs the page in headless Chromium
 # (Debian package `chromium`). Installed only when we may (root); without it that

@@ -14,7 +14,18 @@ runner = CliRunner()
 
 
 def _run(*args):
-    return runner.invoke(app, [str(a) for a in args])
+    """The CLI; ``generate`` runs the paper's preset unless a test names one (fast, and
+    the optimizer alone is what most of these tests check)."""
+    args = [str(a) for a in args]
+    if args[:1] == ["generate"] and "--preset" not in args:
+        args[1:1] = ["--preset", "paper"]
+    return runner.invoke(app, args)
+
+
+def _settings(tmp_path, name, **keys):
+    path = tmp_path / f"{name}.toml"
+    path.write_text("".join(f"{k} = {v}\n" for k, v in keys.items()))
+    return path
 
 
 def test_generate_writes_a_valid_run_file(mesh_dir, tmp_path):
@@ -51,7 +62,8 @@ def test_refine_steps_are_recorded_and_move_the_grasps(mesh_dir, tmp_path):
     assert [r["contact_index"] for r in runs[0]] == [r["contact_index"] for r in runs[5]]
     out = tmp_path / "allowance0.parquet"
     result = _run("generate", "--object", mesh_dir / "a.obj", "--batch", 4, "--steps", 10,
-                  "--seed", 3, "--refine-steps", 5, "--refine-allowance", 0, "--out", out)
+                  "--seed", 3, "--refine-steps", 5, "--out", out,
+                  "--config", _settings(tmp_path, "allowance0", refine_allowance_mm=0))
     assert result.exit_code == 0, result.output
     assert json.loads(pq.read_schema(out).metadata[b"seqgrasp"])["refine"][
         "depth_allowance"] == 0.0
@@ -63,12 +75,13 @@ def test_refine_steps_are_recorded_and_move_the_grasps(mesh_dir, tmp_path):
 def test_candidates_keep_one_grasp_per_sequence_in_one_process_and_in_workers(
         mesh_dir, tmp_path):
     """--candidates K optimizes K grasps per sequence and keeps the best one (the
-    lowest energy within --candidate-depth, recorded in the metadata): the file still
+    lowest energy within the candidate depth, recorded in the metadata): the file still
     has one row per sequence and step, and the kept energies are lower."""
     mean_energy = {}
     for candidates, workers, depth in ((1, 1, None), (4, 1, None), (4, 2, 2.5)):
         out = tmp_path / f"candidates{candidates}_{workers}.parquet"
-        limit = () if depth is None else ("--candidate-depth", depth)
+        limit = () if depth is None else (
+            "--config", _settings(tmp_path, "depth", candidate_depth_mm=depth))
         result = _run("generate", "--object", mesh_dir / "a.obj", "--object", mesh_dir / "b.stl",
                       "--batch", 6, "--steps", 60, "--seed", 5, "--workers", workers,
                       "--candidates", candidates, *limit, "--out", out)
@@ -88,12 +101,14 @@ def test_candidates_keep_one_grasp_per_sequence_in_one_process_and_in_workers(
 
 def test_surface_points_reach_the_penetration_term_in_one_process_and_in_workers(
         mesh_dir, tmp_path):
-    """--surface-points sets how many hand samples `hop` sums: the grasps change with it,
+    """The settings file's surface_points sets how many hand samples `hop` sums: the
+    grasps change with it,
     with and without worker processes; too few is one clear error and no file."""
     poses = {}
     for points, workers in ((None, 1), (300, 1), (None, 2), (300, 2)):
         out = tmp_path / f"points{points}_{workers}.parquet"
-        extra = [] if points is None else ["--surface-points", points]
+        extra = [] if points is None else [
+            "--config", _settings(tmp_path, f"points{points}", surface_points=points)]
         # 300 steps: long enough for the hands to reach the box, so that `hop` acts.
         result = _run("generate", "--object", mesh_dir / "a.obj", "--batch", 4, "--steps", 300,
                       "--seed", 3, "--workers", workers, *extra, "--out", out)
@@ -105,9 +120,9 @@ def test_surface_points_reach_the_penetration_term_in_one_process_and_in_workers
         assert any(r["energy_hop"] > 0 for r in rows)
     assert poses[None, 1] != poses[300, 1]
     assert poses[None, 2] != poses[300, 2]
-    bad = _run("generate", "--object", mesh_dir / "a.obj", "--surface-points", 10,
-               "--out", tmp_path / "bad.parquet")
-    assert bad.exit_code != 0 and "--surface-points 10 is too few" in bad.output
+    bad = _run("generate", "--object", mesh_dir / "a.obj", "--out", tmp_path / "bad.parquet",
+               "--config", _settings(tmp_path, "few", surface_points=10))
+    assert bad.exit_code != 0 and "surface_points = 10 is not valid" in bad.output
     assert "Traceback" not in bad.output and not (tmp_path / "bad.parquet").exists()
 
 
@@ -182,3 +197,50 @@ def test_unknown_hand_in_os_list_is_one_line():
     result = _run("os", "list", "--hand", "robotiq")
     assert result.exit_code == 2
     assert "unknown hand 'robotiq'" in result.stderr
+
+
+def test_the_best_preset_is_the_default_and_the_paper_preset_runs_algorithm_1(mesh_dir,
+                                                                             tmp_path):
+    metas = {}
+    for preset in ("best", "paper"):
+        out = tmp_path / f"{preset}.parquet"
+        args = ["generate", "--object", mesh_dir / "a.obj", "--batch", 2, "--steps", 5,
+                "--out", out]
+        result = runner.invoke(app, [str(a) for a in args] + (
+            ["--preset", preset] if preset == "paper" else []))
+        assert result.exit_code == 0, result.output
+        metas[preset] = json.loads(pq.read_schema(out).metadata[b"seqgrasp"])
+    assert (metas["best"]["preset"], metas["best"]["candidates"],
+            metas["best"]["refine"]["steps"]) == ("best", 3, 200)
+    assert (metas["paper"]["preset"], metas["paper"]["candidates"],
+            metas["paper"]["refine"]["steps"]) == ("paper", 1, 0)
+    assert metas["best"]["settings"] == {"refine_allowance_mm": 1.0, "candidate_depth_mm": 4.0,
+                                         "surface_points": None, "threads": None}
+
+
+def test_a_preset_yields_to_explicit_options_and_bad_settings_are_one_line(mesh_dir,
+                                                                          tmp_path):
+    out = tmp_path / "mixed.parquet"
+    result = runner.invoke(app, ["generate", "--object", str(mesh_dir / "a.obj"), "--batch", "2",
+                                 "--steps", "5", "--refine-steps", "0", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    meta = json.loads(pq.read_schema(out).metadata[b"seqgrasp"])
+    assert (meta["preset"], meta["candidates"], meta["refine"]["steps"]) == ("best", 3, 0)
+    for keys, expected in (({"refine_allowance": 1}, "unknown key 'refine_allowance'"),
+                           ({"threads": 0}, "threads = 0 is not valid"),
+                           ({"candidate_depth_mm": "'deep'"}, "is not valid")):
+        bad = _run("generate", "--object", mesh_dir / "a.obj", "--out", tmp_path / "bad.parquet",
+                   "--config", _settings(tmp_path, "bad", **keys))
+        assert bad.exit_code == 2 and expected in bad.output, bad.output
+        assert "Traceback" not in bad.output and not (tmp_path / "bad.parquet").exists()
+    unknown = _run("generate", "--preset", "fastest", "--out", tmp_path / "bad.parquet")
+    assert unknown.exit_code == 2 and "choose one of: best, paper" in unknown.output
+
+
+def test_plugin_options_are_checked_by_the_plugin_that_declares_them(mesh_dir, tmp_path):
+    bad = _run("generate", "--object", mesh_dir / "a.obj", "-o", "model=x",
+               "--out", tmp_path / "bad.parquet")
+    assert bad.exit_code == 2
+    assert "hand 'allegro' has no option 'model' — its options: none" in bad.output
+    malformed = _run("generate", "-o", "model", "--out", tmp_path / "bad.parquet")
+    assert malformed.exit_code == 2 and "is not KEY=VALUE" in malformed.output

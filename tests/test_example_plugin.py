@@ -45,8 +45,8 @@ def test_the_installed_example_is_found_and_conforms(installed, tmp_path):
                  "check_hand(load_plugins().hand('gripper'))\nprint('conforms')")
     assert check.returncode == 0 and "conforms" in check.stdout, check.stderr[-2000:]
     out = tmp_path / "run.parquet"
-    gen = _run(BIN / "seqgrasp", "generate", "--hand", "gripper", "--objects", "2", "--batch", 2,
-               "--steps", 10, "--out", out)
+    gen = _run(BIN / "seqgrasp", "generate", "--hand", "gripper", "--preset", "paper",
+               "--first", "2", "--batch", 2, "--steps", 10, "--out", out)
     assert gen.returncode == 0, gen.stderr[-2000:]
     import pyarrow.parquet as pq
 

@@ -75,8 +75,9 @@ def test_generate_with_mano_model_option(model_dir, tmp_path, monkeypatch):
     pytest.importorskip("smplx")
     monkeypatch.delenv("SEQGRASP_MANO_MODEL", raising=False)
     out = tmp_path / "run.parquet"
-    result = runner.invoke(app, ["generate", "--hand", "mano", "--mano-model", str(model_dir),
-                                 "--objects", "1", "--batch", "2", "--steps", "3", "--out", str(out)])
+    result = runner.invoke(app, ["generate", "--hand", "mano", "-o", f"model={model_dir}",
+                                 "--first", "1", "--preset", "paper", "--batch", "2",
+                                 "--steps", "3", "--out", str(out)])
     assert result.exit_code == 0, result.output
     rows = pq.read_table(out).to_pylist()
     assert len(rows) == 2 and len(rows[0]["joints"]) == 45
@@ -95,12 +96,13 @@ def test_missing_smplx_or_model_is_one_clear_line(model_dir, tmp_path, monkeypat
 
     monkeypatch.delitem(sys.modules, "smplx", raising=False)
     monkeypatch.setattr(builtins, "__import__", no_smplx)
-    result = runner.invoke(app, ["generate", "--hand", "mano", "--mano-model", str(model_dir),
+    result = runner.invoke(app, ["generate", "--hand", "mano", "-o", f"model={model_dir}",
                                  "--out", str(tmp_path / "r.parquet")])
     assert result.exit_code == 2
-    assert "pip install 'seqgrasp[mano]'" in result.output
-    assert result.output.strip().splitlines()[-1].startswith("error: plugin 'mano'")
+    assert 'pip install "seqgrasp[mano]"' in result.output
+    assert result.output.strip().splitlines()[-1].startswith("error: ")
     monkeypatch.setattr(builtins, "__import__", real_import)
-    result = runner.invoke(app, ["generate", "--hand", "mano", "--mano-model",
-                                 str(tmp_path / "nowhere"), "--out", str(tmp_path / "r.parquet")])
+    result = runner.invoke(app, ["generate", "--hand", "mano", "-o",
+                                 f"model={tmp_path / 'nowhere'}",
+                                 "--out", str(tmp_path / "r.parquet")])
     assert result.exit_code == 2 and "MANO_RIGHT.pkl" in result.output

@@ -237,7 +237,7 @@ def test_replay_allegro_can_on_the_simulated_firmware(run_file):
     channel = f"replay-{uuid.uuid4().hex[:8]}"
     with SimulatedAllegroFirmware(channel) as fw:
         result = _run("replay", run_file, "--sequence", 0, "--backend", "allegro-can",
-                      "--interface", "virtual", "--channel", channel, "--max-speed", 2.0,
+                      "-o", "interface=virtual", "-o", f"channel={channel}", "--max-speed", 2.0,
                       "--yes", "--release")
         assert result.exit_code == 0, result.output
         m = re.search(r"largest step tracking error ([0-9.]+) rad", result.output)
@@ -261,7 +261,7 @@ def test_replay_allegro_can_on_the_simulated_firmware(run_file):
 ])
 def test_missing_interface_or_hand_is_one_line(run_file, interface, channel, expected):
     result = _run("replay", run_file, "--sequence", 0, "--backend", "allegro-can",
-                  "--interface", interface, "--channel", channel, "--yes")
+                  "-o", f"interface={interface}", "-o", f"channel={channel}", "--yes")
     assert result.exit_code == 2, result.output
     lines = _error_lines(result.output)
     assert len(lines) == 1, result.output
@@ -272,7 +272,9 @@ def test_missing_interface_or_hand_is_one_line(run_file, interface, channel, exp
 @pytest.mark.parametrize("args, expected", [
     (("--sequence", 7), "has no sequence 7 — choose one of its sequence ids: 0, 1"),
     (("--sequence", 0, "--backend", "nope"), "unknown backend 'nope'"),
-    (("--sequence", 0, "--interface", "socketcan"), "unknown allegro-sim option(s): interface"),
+    (("--sequence", 0, "-o", "interface=socketcan"),
+     "backend 'allegro-sim' has no option 'interface' — its options: initial"),
+    (("--sequence", 0, "-o", "realtime=maybe"), "allegro-sim option realtime='maybe' is not"),
 ])
 def test_bad_requests_are_one_line(run_file, args, expected):
     result = _run("replay", run_file, *args, "--yes")

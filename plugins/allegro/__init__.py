@@ -3,7 +3,8 @@
 The hand is data (``hand.toml``, ``contacts.json``, ``allegro_right.urdf``); see this
 folder's README for where the numbers come from. The backends are ``allegro-can``
 (the real hand over CAN, :mod:`.can_backend`) and ``allegro-sim`` (a MuJoCo dry run,
-:mod:`.sim_backend`); python-can and MuJoCo are imported only when one is opened.
+:mod:`.sim_backend`); python-can and MuJoCo are imported only when one is opened
+(python-can is the optional extra ``seqgrasp[can]``).
 """
 
 from __future__ import annotations

@@ -16,6 +16,10 @@ cap (:data:`~seqgrasp_allegro.can_protocol.PWM_CAPS`); no position frames for
 ``watchdog_s`` (50 ms) → zero torque and SYSTEM_OFF; HAND_INFO is polled and an
 over-temperature or internal-fault flag stops the hand the same way. ``move_to``
 then raises; any error or Ctrl-C inside ``open``/``move_to`` closes the hand first.
+
+python-can is the optional extra ``seqgrasp[can]``: it is imported by ``open``, so
+the plugin loads and ``allegro-sim`` runs without it, and ``open`` without it is one
+line naming ``pip install "seqgrasp[can]"``.
 """
 
 from __future__ import annotations
@@ -26,18 +30,29 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from seqgrasp_core.api import HandSpecError, HardwareBackend, SeqGraspError
+from seqgrasp_core.api import HandSpecError, HardwareBackend, PluginError, SeqGraspError
 
 from . import can_protocol as proto
 
 if TYPE_CHECKING:
     import can
 
+INSTALL_CAN = 'pip install "seqgrasp[can]"'
+"""How to get python-can, which is the optional extra ``can`` of seqgrasp."""
+
 
 def _can():
-    """python-can, imported on first use so that loading the plugin stays light."""
-    import can
+    """python-can, imported when the bus is opened: loading the plugin, listing the
+    backends and ``allegro-sim`` work without it (it is the extra ``seqgrasp[can]``).
 
+    Raises :class:`~seqgrasp_core.api.PluginError` (one line naming the pip command)
+    when python-can is not installed.
+    """
+    try:
+        import can
+    except ImportError:
+        raise PluginError("the allegro-can backend needs python-can, which is not installed",
+                          f"{INSTALL_CAN}  (or: pip install python-can)") from None
     return can
 
 # --------------------------------------------------------------------------- errors
@@ -89,6 +104,17 @@ _HINTS = {
 }
 
 
+def _from_text(text: str, kind: type):
+    """A value given as ``-o KEY=TEXT``: ``kind`` of it, or floats for a comma list."""
+    try:
+        if kind is float and "," in text:
+            return [float(v) for v in text.split(",")]
+        return kind(text)
+    except ValueError:
+        raise HardwareError(f"option value {text!r} is not a {kind.__name__}",
+                            "e.g. -o max_speed=0.5 or -o kp=1,1,…") from None
+
+
 def _interface_hint(interface: str, channel: str) -> str:
     return _HINTS.get(interface, "check that the CAN adapter is plugged in and its "
                       "driver is installed").format(channel=channel)
@@ -115,9 +141,23 @@ class AllegroCanBackend(HardwareBackend):
     hand = "allegro"
     description = "Allegro Hand V4 over CAN (SocketCAN / PEAK PCAN), host-side PD at 333 Hz"
 
-    _OPTIONS = ("interface", "channel", "device_id", "bitrate", "lower", "upper", "kp",
-                "kd", "max_speed", "tolerance", "watchdog_s", "reply_timeout_s",
-                "status_poll_s")
+    options = {
+        "interface": "python-can interface: socketcan, pcan, virtual, …",
+        "channel": "CAN channel, e.g. can0 or PCAN_USBBUS1",
+        "device_id": "CAN device id of the hand, 0-3",
+        "bitrate": "bit/s (1000000)",
+        "lower": "16 joint lower limits, rad, comma-separated",
+        "upper": "16 joint upper limits, rad, comma-separated",
+        "kp": "16 proportional gains, N·m/rad, comma-separated",
+        "kd": "16 damping gains, N·m·s/rad, comma-separated",
+        "max_speed": "set-point speed limit, rad/s",
+        "tolerance": "tracking error at which a move is done, rad",
+        "watchdog_s": "longest gap between position frames, s",
+        "reply_timeout_s": "wait for HAND_INFO and the first positions, s",
+        "status_poll_s": "HAND_INFO polling interval, s",
+    }
+    _OPTIONS = tuple(options)
+    _TEXT = {"interface": str, "channel": str, "device_id": int, "bitrate": int}
 
     def __init__(self, interface: str = "socketcan", channel: str = "can0", *,
                  device_id: int = 0, bitrate: int = proto.BITRATE,
@@ -173,7 +213,8 @@ class AllegroCanBackend(HardwareBackend):
             raise HardwareError(f"unknown allegro-can option(s): {', '.join(unknown)}",
                                 f"use one of: {', '.join(self._OPTIONS)}")
         for key, value in options.items():
-            setattr(self, key, value)
+            setattr(self, key, _from_text(value, self._TEXT.get(key, float))
+                    if isinstance(value, str) else value)
         arrays = {}
         for key in ("lower", "upper", "kp", "kd"):
             a = np.asarray(getattr(self, key), dtype=float).reshape(-1)
@@ -207,12 +248,12 @@ class AllegroCanBackend(HardwareBackend):
         if self._bus is not None:
             raise HardwareError(f"the Allegro hand on {self._where()} is already open",
                                 "close it before opening it again")
+        can = _can()  # python-can is needed from here on; without it, one line
         self._configure(options)
         self._reset_state()
         self._fault = None
         self._stop.clear()
         self._first_positions.clear()
-        can = _can()
         try:
             self._bus = can.Bus(interface=self.interface, channel=self.channel,
                                 bitrate=self.bitrate)
@@ -294,8 +335,8 @@ class AllegroCanBackend(HardwareBackend):
             raise HardwareError(f"the Allegro hand on {self._where()} is not open",
                                 "call open() first")
         msg = _can().Message(arbitration_id=frame.arbitration_id, data=frame.data,
-                          is_extended_id=False, is_remote_frame=frame.remote,
-                          dlc=frame.dlc if frame.remote else None)
+                             is_extended_id=False, is_remote_frame=frame.remote,
+                             dlc=frame.dlc if frame.remote else None)
         with self._send_lock:
             bus.send(msg, timeout=0.05)
 

@@ -36,6 +36,21 @@ class SimulationError(SeqGraspError):
     """The simulated hand was used wrongly (not open, bad option, bad target)."""
 
 
+def _from_text(key: str, text: str):
+    """An option given as ``-o KEY=TEXT``, converted to what the simulation reads."""
+    try:
+        if key == "realtime":
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return text.lower() in ("true", "1", "yes")
+        if key == "initial":
+            return [float(v) for v in text.split(",")]
+        return float(text)
+    except ValueError:
+        raise SimulationError(f"allegro-sim option {key}={text!r} is not valid",
+                              "e.g. -o max_speed=0.5, -o realtime=true") from None
+
+
 class AllegroSimBackend(HardwareBackend):
     """Allegro Hand (right) in MuJoCo, a dry run of a replay.
 
@@ -50,7 +65,15 @@ class AllegroSimBackend(HardwareBackend):
     hand = "allegro"
     description = "Allegro Hand in MuJoCo (dry run): position drives, speed limit, torque caps"
 
-    _OPTIONS = ("max_speed", "tolerance", "kp", "timestep", "realtime", "initial")
+    options = {
+        "max_speed": "set-point speed limit, rad/s",
+        "tolerance": "tracking error at which a move is done, rad",
+        "kp": "position gain of the simulated drives, N·m/rad",
+        "timestep": "simulation step, s",
+        "realtime": "true: run at wall-clock speed",
+        "initial": "16 starting joint angles, rad, comma-separated",
+    }
+    _OPTIONS = tuple(options)
 
     def __init__(self, hand_file: str | Path = HAND_FILE, *, max_speed: float = 1.0,
                  tolerance: float = 0.005, kp: float = 3.0, timestep: float = 0.002,
@@ -79,7 +102,7 @@ class AllegroSimBackend(HardwareBackend):
             raise SimulationError(f"unknown allegro-sim option(s): {', '.join(unknown)}",
                                   f"use one of: {', '.join(self._OPTIONS)}")
         for key, value in options.items():
-            setattr(self, key, value)
+            setattr(self, key, _from_text(key, value) if isinstance(value, str) else value)
         for key in ("max_speed", "tolerance", "kp", "timestep"):
             value = float(getattr(self, key))
             if not (value > 0 and np.isfinite(value)):

@@ -16,6 +16,8 @@ and, in a background thread, behaves like the hand's firmware:
   HAND_INFO (:meth:`set_over_temperature`).
 
 The joint model is deliberately simple (no gravity, no contacts, no friction).
+python-can (the extra ``seqgrasp[can]``) is imported by :meth:`start`, as by the
+backend's ``open``.
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import can
 import numpy as np
 
 from . import can_protocol as proto
-from .can_backend import DEFAULT_LOWER, DEFAULT_UPPER
+from .can_backend import DEFAULT_LOWER, DEFAULT_UPPER, _can
+
+if TYPE_CHECKING:
+    import can
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class SimulatedAllegroFirmware:
         self._frames_sent = 0
 
         self._bus: can.BusABC | None = None
+        self._can = None  # the python-can module, once started
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -105,7 +110,8 @@ class SimulatedAllegroFirmware:
         """Join the virtual bus and start the firmware thread."""
         if self._thread is not None:
             return self
-        self._bus = can.Bus(interface="virtual", channel=self.channel)
+        self._can = _can()
+        self._bus = self._can.Bus(interface="virtual", channel=self.channel)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="sim-allegro-fw",
                                         daemon=True)
@@ -214,7 +220,7 @@ class SimulatedAllegroFirmware:
                 timeout = 0.02
             try:
                 msg = self._bus.recv(timeout=timeout) if self._bus else None
-            except can.CanError:
+            except self._can.CanError:
                 break
             if msg is not None:
                 self._handle(msg)
@@ -233,10 +239,10 @@ class SimulatedAllegroFirmware:
         if self._bus is None:
             return
         try:
-            self._bus.send(can.Message(arbitration_id=frame.arbitration_id,
-                                       data=frame.data, is_extended_id=False,
-                                       is_remote_frame=frame.remote))
-        except can.CanError:
+            self._bus.send(self._can.Message(arbitration_id=frame.arbitration_id,
+                                             data=frame.data, is_extended_id=False,
+                                             is_remote_frame=frame.remote))
+        except self._can.CanError:
             pass
 
     def _send_positions(self) -> None:

@@ -3,8 +3,9 @@
 By default the hand is the kinematic MANO hand shipped here (``hand.toml``,
 ``contacts.json``, ``mano_right.urdf``: joint positions of the mean MANO shape, capsule
 geometry). When ``SEQGRASP_MANO_MODEL`` names the user's MANO model folder (or
-``MANO_RIGHT.pkl``; ``seqgrasp generate --mano-model PATH`` sets it), the hand is
-rebuilt from that model through ``smplx``: a URDF with the model's own rest joints and
+``MANO_RIGHT.pkl``; or ``seqgrasp generate --hand mano -o model=PATH``), the hand is
+rebuilt from that model through ``smplx`` (the optional extra ``seqgrasp[mano]``;
+without it, one line names the pip command): a URDF with the model's own rest joints and
 fingertips, the MANO mesh's vertices as the hand's surface points (each on the link
 of its largest skinning weight), and the contact candidates moved onto the nearest
 mesh vertex of their link, with the mesh's inward normal. See README.md.
@@ -27,9 +28,21 @@ RULES_FILE = Path(str(files(__name__) / "contact_rules.toml"))
 MODEL_ENV = "SEQGRASP_MANO_MODEL"
 
 
+class ManoHand(HandSpec):
+    """The MANO hand; ``-o model=PATH`` (or ``SEQGRASP_MANO_MODEL``) puts it on the
+    user's MANO model."""
+
+    options = {"model": "your MANO model folder or MANO_RIGHT.pkl (needs smplx)"}
+
+    def configured(self, options) -> HandSpec:
+        super().configured(options)
+        model = options.get("model")
+        return real_mano_spec(self, model) if model else self
+
+
 @hookimpl
 def register_hands(register):
-    spec = HandSpec.from_files(HAND_FILE)
+    spec = ManoHand.from_files(HAND_FILE)
     model = os.environ.get(MODEL_ENV)
     register(real_mano_spec(spec, model) if model else spec)
 

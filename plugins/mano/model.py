@@ -20,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgrasp_core.api import HandSpecError
+from seqgrasp_core.api import HandSpecError, PluginError
+
+INSTALL_MANO = 'pip install "seqgrasp[mano]"'
+"""How to get smplx (the real MANO surface), which is the optional extra ``mano``."""
 
 FINGERS = ("index", "middle", "pinky", "ring", "thumb")
 JOINTS16 = ("wrist",) + tuple(f"{f}{i}" for f in FINGERS for i in (1, 2, 3))
@@ -193,8 +196,8 @@ def load_mano_surface(model: str | Path) -> dict:
     try:
         import smplx
     except ImportError:
-        raise HandSpecError("the real MANO surface needs smplx, which is not installed",
-                            "pip install 'seqgrasp[mano]'  (or: pip install smplx)") from None
+        raise PluginError("the real MANO surface needs smplx, which is not installed",
+                          f"{INSTALL_MANO}  (or: pip install smplx)") from None
     import torch
     import trimesh
 

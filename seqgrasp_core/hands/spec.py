@@ -23,10 +23,12 @@ import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Mapping
 
 import numpy as np
 
 from seqgrasp_core.errors import HandSpecError
+from seqgrasp_core.system.options import check_options
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,9 @@ class HandSpec:
     ``palm_normal`` (unit, pointing away from the palm towards a grasped object) are in
     that frame and are used to place the hand facing the object at initialization.
     """
+
+    options: ClassVar[Mapping[str, str]] = {}
+    """Keys a plugin's hand understands with ``-o KEY=VALUE`` (key → help)."""
 
     name: str
     urdf_path: Path
@@ -159,6 +164,12 @@ class HandSpec:
                         f"hand {self.name!r}: contact group {group.name!r} lies on link "
                         f"{missing[0]!r}, which the URDF does not have",
                         "fix the link name in the contact file")
+
+    def configured(self, options: Mapping[str, str]) -> "HandSpec":
+        """This hand with ``options`` applied (a subclass that declares ``options``
+        overrides this); without options, itself."""
+        check_options(options, self.options, f"hand {self.name!r}")
+        return self
 
     @classmethod
     def from_files(cls, hand_toml: str | Path) -> "HandSpec":

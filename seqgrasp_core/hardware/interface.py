@@ -7,7 +7,7 @@ the hand safe on close (no torque applied).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Sequence
+from typing import Mapping, Sequence
 
 
 class HardwareBackend(ABC):
@@ -21,10 +21,13 @@ class HardwareBackend(ABC):
     name: str = ""
     hand: str = ""
     description: str = ""
+    options: Mapping[str, str] = {}
+    """Keys :meth:`open` understands, given with ``-o KEY=VALUE`` (key → help)."""
 
     @abstractmethod
     def open(self, **options) -> None:
-        """Connect and start up (e.g. CAN start-up sequence)."""
+        """Connect and start up (e.g. CAN start-up sequence); ``options`` are the
+        declared keys the user gave, as strings."""
 
     @abstractmethod
     def joint_positions(self) -> Sequence[float]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -21,9 +21,9 @@ from seqgrasp_core.objects.mesh import demo_object_paths, mesh_paths_in
 from seqgrasp_core.plugins.manager import Plugins
 from seqgrasp_core.runs.generate import GenerateRequest, run_generate
 from seqgrasp_core.runs.runfile import read_run
+from seqgrasp_core.runs.settings import Settings, as_metadata
 from seqgrasp_core.runs.weights import parse_energy_overrides
 from seqgrasp_core.synthesis.refine import RefineConfig
-from seqgrasp_core.synthesis.sequence import GenerateConfig
 from seqgrasp_core.system.outputs import atomic_write_bytes, prepare_output
 from seqgrasp_core.validation import summarize, validate_table, with_results
 
@@ -37,15 +37,16 @@ class EvalRequest:
     max_objects: int = 4
     steps: int = 6000
     refine_steps: int = RefineConfig.steps
-    refine_allowance: float = RefineConfig.depth_allowance  # m
     energy: tuple[str, ...] = ()  # NAME=WEIGHT overrides, as for generate
     candidates: int = 1
-    candidate_depth_limit: float = GenerateConfig.candidate_depth_limit  # m
-    surface_points: int | None = None
+    preset: str | None = None
+    settings: Settings = field(default_factory=Settings)
+    hand_options: dict[str, str] = field(default_factory=dict)
     seed: int = 0
     device: str = "cpu"
     workers: int = 1
     validator: str = "mujoco"
+    validator_options: dict[str, str] = field(default_factory=dict)
     validate_workers: int = 1
     out: Path | None = None
     work_dir: Path = Path(".")
@@ -70,11 +71,11 @@ def run_eval(request: EvalRequest, plugins: Plugins,
     if request.sequences < 1 or request.max_objects < 1:
         raise SeqGraspError("--sequences and --max-objects must be at least 1",
                             "e.g. --sequences 10 --max-objects 4")
-    spec = plugins.hand(request.hand)
+    spec = plugins.hand(request.hand).configured(request.hand_options)
     if request.out is not None:
         prepare_output(request.out)
     prepare_output(run_file(request.work_dir, 0), "--keep-runs")
-    validator = plugins.validators.get(request.validator)
+    validator = plugins.validators.get(request.validator).configured(request.validator_options)
     if not validator.available():
         raise SeqGraspError(f"validator {validator.name!r} is not available",
                             validator.unavailable_hint)
@@ -87,12 +88,9 @@ def run_eval(request: EvalRequest, plugins: Plugins,
         run_path = run_file(request.work_dir, i)
         summary = run_generate(GenerateRequest(
             hand=spec.name, objects=seq, scale_objects=True, batch=request.batch,
-            steps=request.steps, refine_steps=request.refine_steps,
-            refine_allowance=request.refine_allowance,
-            energy=request.energy,
-            candidates=request.candidates,
-            candidate_depth_limit=request.candidate_depth_limit,
-            surface_points=request.surface_points, seed=request.seed + i, device=request.device,
+            steps=request.steps, refine_steps=request.refine_steps, energy=request.energy,
+            candidates=request.candidates, preset=request.preset, settings=request.settings,
+            hand_options=request.hand_options, seed=request.seed + i, device=request.device,
             out=run_path, workers=request.workers), plugins, progress=progress)
         for out in summary["outcomes"]:
             step_seconds.setdefault(out.step, []).append(out.seconds * 256 / len(out.sequence))
@@ -111,13 +109,10 @@ def run_eval(request: EvalRequest, plugins: Plugins,
                      "diversity": row["diversity_rad"], "unmeasured": row["unmeasured"]})
     report = {"hand": spec.name, "sequences": [[p.stem for p in s] for s in sequences],
               "batch": request.batch, "steps": request.steps,
+              "preset": request.preset, "candidates": request.candidates,
               "refine_steps": request.refine_steps,
-              "refine_allowance_mm": request.refine_allowance * 1000.0,
               "weights": parse_energy_overrides(list(request.energy), plugins),
-              "candidates": request.candidates,
-              "candidate_depth_limit_mm": request.candidate_depth_limit * 1000.0,
-              "surface_points": request.surface_points,
-              "seed": request.seed,
+              "settings": as_metadata(request.settings), "seed": request.seed,
               "validator": request.validator, "rows": rows}
     if request.out is not None:
         text = json.dumps(_nan_as_null(report), indent=2, allow_nan=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -17,10 +17,12 @@ import torch
 from seqgrasp_core import __version__
 from seqgrasp_core.errors import SeqGraspError, SeqGraspWarning
 from seqgrasp_core.hands.model import HandModel
-from seqgrasp_core.objects.mesh import PAPER_SIZE_RANGE, GraspObject, demo_object_paths, load_object
+from seqgrasp_core.objects.mesh import (PAPER_SIZE_RANGE, GraspObject, demo_object_paths,
+                                        load_object, mesh_paths_in)
 from seqgrasp_core.plugins.manager import Plugins, hand_plugin_record
 from seqgrasp_core.runs.parallel import generate_in_workers, shard_sizes, threads_per_worker
 from seqgrasp_core.runs.runfile import outcomes_to_table, write_run
+from seqgrasp_core.runs.settings import Settings, as_metadata
 from seqgrasp_core.runs.weights import build_energy, parse_energy_overrides
 from seqgrasp_core.synthesis.mala import MalaConfig
 from seqgrasp_core.synthesis.opposition import check_fixed_order
@@ -28,9 +30,6 @@ from seqgrasp_core.synthesis.refine import RefineConfig
 from seqgrasp_core.synthesis.sequence import GenerateConfig, ProgressFn, generate
 from seqgrasp_core.system.outputs import prepare_output
 from seqgrasp_core.system.workers import capped_workers
-
-MIN_SURFACE_POINTS = 50  # fewer leave whole links unsampled
-
 
 def resolve_device(name: str) -> torch.device:
     try:
@@ -51,10 +50,10 @@ def load_objects(paths: list[Path] | None, count: int | None, scale_to_paper: bo
     paths = list(paths) if paths else demo_object_paths()
     if count is not None:
         if count < 1:
-            raise SeqGraspError("--objects must be at least 1", "e.g. --objects 4")
+            raise SeqGraspError("--first must be at least 1", "e.g. --first 4")
         if count > len(paths):
-            raise SeqGraspError(f"--objects {count} asks for more objects than the "
-                                f"{len(paths)} given", "pass more --object files or a smaller N")
+            raise SeqGraspError(f"--first {count} asks for more objects than the "
+                                f"{len(paths)} given", "pass more objects or a smaller N")
         paths = paths[:count]
     return [load_object(p, size_range=PAPER_SIZE_RANGE if scale_to_paper else None,
                         max_size=max_size, hand_name=f"the {hand_name} hand") for p in paths]
@@ -62,9 +61,14 @@ def load_objects(paths: list[Path] | None, count: int | None, scale_to_paper: bo
 
 @dataclass
 class GenerateRequest:
+    """Everything ``seqgrasp generate`` asks for. ``candidates`` and ``refine_steps``
+    are what the preset resolved to (:func:`~seqgrasp_core.runs.settings.preset_choice`);
+    ``preset`` is recorded with them."""
+
     hand: str
-    objects: list[Path] | None = None
-    object_count: int | None = None
+    objects: list[Path] | None = None  # the sequence, in order
+    objects_dir: Path | None = None  # or: the meshes of this folder, by name
+    object_count: int | None = None  # only the first N
     scale_objects: bool = False
     batch: int = 256
     steps: int = 6000
@@ -75,10 +79,10 @@ class GenerateRequest:
     out: Path = Path("run.parquet")
     workers: int = 1
     refine_steps: int = RefineConfig.steps
-    refine_allowance: float = RefineConfig.depth_allowance  # m
     candidates: int = 1  # grasps optimized per sequence and object (best kept)
-    candidate_depth_limit: float = GenerateConfig.candidate_depth_limit  # m
-    surface_points: int | None = None  # hand surface samples for `hop`; the hand's own if None
+    preset: str | None = None
+    settings: Settings = field(default_factory=Settings)
+    hand_options: dict[str, str] = field(default_factory=dict)
 
 
 def run_generate(request: GenerateRequest, plugins: Plugins,
@@ -87,19 +91,21 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
 
     ``on_ready(objects)`` is called once the inputs are checked and loaded.
     """
-    spec = plugins.hand(request.hand)
+    spec = plugins.hand(request.hand).configured(request.hand_options)
     weights = parse_energy_overrides(list(request.energy), plugins)
     device = resolve_device(request.device)
     if request.os_order:
         check_fixed_order(spec, list(request.os_order))
     workers = capped_workers(request.workers)
-    if request.surface_points is not None and request.surface_points < MIN_SURFACE_POINTS:
-        raise SeqGraspError(f"--surface-points {request.surface_points} is too few",
-                            f"use at least {MIN_SURFACE_POINTS} (the hand's own: "
-                            f"{spec.surface_points})")
-    surface_points = request.surface_points or spec.surface_points
+    settings = request.settings
+    surface_points = settings.surface_points or spec.surface_points
+    if request.candidates < 1 or request.refine_steps < 0:
+        raise SeqGraspError("--candidates must be at least 1 and --refine-steps at least 0",
+                            "e.g. --candidates 3 --refine-steps 200")
     prepare_output(request.out)
-    objects = load_objects(request.objects, request.object_count, request.scale_objects,
+    paths = request.objects or (mesh_paths_in(request.objects_dir) if request.objects_dir
+                                else None)
+    objects = load_objects(paths, request.object_count, request.scale_objects,
                            spec.name, spec.max_object_size)
     if len(request.os_order) > len(objects):
         raise SeqGraspError(f"{len(request.os_order)} --os given for {len(objects)} objects",
@@ -110,19 +116,23 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
     config = GenerateConfig(batch=request.batch, seed=request.seed, device=str(device),
                             os_order=tuple(request.os_order) or None,
                             mala=MalaConfig(steps=request.steps),
-                            refine=RefineConfig(steps=request.refine_steps,
-                                                depth_allowance=request.refine_allowance),
+                            refine=RefineConfig(
+                                steps=request.refine_steps,
+                                depth_allowance=settings.refine_allowance_mm / 1000.0),
                             candidates=request.candidates,
-                            candidate_depth_limit=request.candidate_depth_limit)
+                            candidate_depth_limit=settings.candidate_depth_mm / 1000.0)
     shards = len(shard_sizes(request.batch, workers))
-    threads = threads_per_worker(shards) if shards > 1 else torch.get_num_threads()
+    threads = settings.threads or (threads_per_worker(shards) if shards > 1
+                                   else torch.get_num_threads())
     t0 = time.perf_counter()
     if shards > 1:
         size_range = PAPER_SIZE_RANGE if request.scale_objects else None
         outcomes = generate_in_workers(spec.name, objects, size_range,
                                        {k: w for k, w in weights.items() if w != 0.0}, config,
-                                       workers, progress, surface_points)
+                                       workers, progress, surface_points, threads,
+                                       request.hand_options)
     else:
+        torch.set_num_threads(threads)
         outcomes = generate(HandModel(spec, device=device, surface_points=surface_points),
                             objects, energy, config, progress)
     seconds = time.perf_counter() - t0
@@ -148,6 +158,8 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
         "refine": config.refine.__dict__,
         "candidates": config.candidates,
         "candidate_depth_limit": config.candidate_depth_limit,
+        "preset": request.preset, "settings": as_metadata(settings),
+        "hand_options": dict(request.hand_options),
     }
     write_run(request.out, table, metadata)
     return {"rows": table.num_rows, "seconds": seconds, "outcomes": outcomes,

@@ -38,6 +38,7 @@ class ShardJob:
     first_sequence: int
     threads: int
     surface_points: int | None = None  # the hand's own count when None
+    hand_options: dict | None = None
 
 
 def threads_per_worker(workers: int) -> int:
@@ -62,7 +63,7 @@ def _init_worker(messages) -> None:
 def _run_shard(job: ShardJob) -> list[dict]:
     torch.set_num_threads(job.threads)
     plugins = load_plugins()
-    spec = plugins.hand(job.hand)
+    spec = plugins.hand(job.hand).configured(job.hand_options or {})
     hand = HandModel(spec, device=job.config.device, surface_points=job.surface_points)
     objects = [load_object(p, size_range=job.size_range) for p in job.object_paths]
 
@@ -77,17 +78,19 @@ def _run_shard(job: ShardJob) -> list[dict]:
 
 def generate_in_workers(hand: str, objects, size_range, weights: dict, config: GenerateConfig,
                         workers: int, progress: ProgressFn | None = None,
-                        surface_points: int | None = None) -> list[StepOutcome]:
+                        surface_points: int | None = None, threads: int | None = None,
+                        hand_options: dict | None = None) -> list[StepOutcome]:
     """Run :func:`~seqgrasp_core.synthesis.sequence.generate` over ``workers`` processes
-    (``surface_points`` overrides the hand's count of surface samples). The workers
+    (``surface_points`` overrides the hand's count of surface samples, ``threads`` the
+    torch threads of each worker, ``hand_options`` configure the hand). The workers
     end with this process, and at once on an exception here (Ctrl-C)."""
     sizes = shard_sizes(config.batch, workers)
-    threads = threads_per_worker(len(sizes))
+    threads = threads or threads_per_worker(len(sizes))
     starts = [sum(sizes[:k]) for k in range(len(sizes))]
     jobs = [ShardJob(hand, tuple(str(o.source) for o in objects), size_range, weights,
                      dataclasses.replace(config, batch=size,
                                          seed=config.seed + SHARD_SEED_STRIDE * k),
-                     start, threads, surface_points)
+                     start, threads, surface_points, dict(hand_options or {}))
             for k, (size, start) in enumerate(zip(sizes, starts))]
     messages = message_queue()
     with worker_pool(len(jobs), _init_worker, (messages,)) as pool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
+
+from seqgrasp_core.system.options import check_options
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,12 @@ class Validator(ABC):
     name: str = ""
     description: str = ""
     unavailable_hint: str = ""
+    options: Mapping[str, str] = {}  # keys understood with -o KEY=VALUE (key → help)
+
+    def configured(self, options: Mapping[str, str]) -> "Validator":
+        """This validator with ``options`` applied; without options, itself."""
+        check_options(options, self.options, f"validator {self.name!r}")
+        return self
 
     def available(self) -> bool:
         return True
