@@ -3,7 +3,7 @@
 Target (issue 3): at most 20 s on a 2-core machine. The input is a run file of 256
 four-object sequences, made once with
 
-    seqgrasp generate --objects 4 --batch 256 --steps 500 --workers 2 --out bench_run.parquet
+    seqgrasp generate --preset paper --first 4 --batch 256 --steps 500 --workers 2 --out bench_run.parquet
     python benchmarks/bench_validate.py --run bench_run.parquet [--repeat 3] [--workers N]
 
 (without ``--run`` the script generates such a run itself first, on four demo

@@ -181,7 +181,7 @@ def mano_file(model: str | Path) -> Path:
     path = model / "MANO_RIGHT.pkl" if model.is_dir() else model
     if not path.is_file():
         raise HandSpecError(f"MANO model {path} not found",
-                            "point --mano-model / SEQGRASP_MANO_MODEL at the folder with "
+                            "point -o model=PATH / SEQGRASP_MANO_MODEL at the folder with "
                             "MANO_RIGHT.pkl (from mano.is.tue.mpg.de)")
     return path
 
