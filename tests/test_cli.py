@@ -47,6 +47,7 @@ def test_generate_writes_a_valid_run_file(mesh_dir, tmp_path):
     assert not list(tmp_path.glob("*.part"))
 
 
+@pytest.mark.slow
 def test_refine_steps_are_recorded_and_move_the_grasps(mesh_dir, tmp_path):
     runs = {}
     for steps in (0, 5):
@@ -72,6 +73,7 @@ def test_refine_steps_are_recorded_and_move_the_grasps(mesh_dir, tmp_path):
     assert bad.exit_code != 0 and not (tmp_path / "bad.parquet").exists()
 
 
+@pytest.mark.slow
 def test_candidates_keep_one_grasp_per_sequence_in_one_process_and_in_workers(
         mesh_dir, tmp_path):
     """--candidates K optimizes K grasps per sequence and keeps the best one (the
@@ -99,6 +101,7 @@ def test_candidates_keep_one_grasp_per_sequence_in_one_process_and_in_workers(
     assert not (tmp_path / "bad.parquet").exists()
 
 
+@pytest.mark.slow
 def test_surface_points_reach_the_penetration_term_in_one_process_and_in_workers(
         mesh_dir, tmp_path):
     """The settings file's surface_points sets how many hand samples `hop` sums: the

@@ -34,6 +34,7 @@ def _run(*args, **kwargs):
                           **kwargs)
 
 
+@pytest.mark.slow
 def test_the_installed_example_is_found_and_conforms(installed, tmp_path):
     listed = _run(BIN / "seqgrasp", "hands", "--json")
     assert listed.returncode == 0, listed.stderr

@@ -128,6 +128,7 @@ def test_hand_contacts_bad_input_is_one_line(tmp_path, allegro_spec, args, expec
     assert expected in result.output and len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_the_conformance_checks_fail_under_python_dash_o(tmp_path):
     """The checks raise, they do not assert: ``python -O`` strips asserts."""
     import subprocess

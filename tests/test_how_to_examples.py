@@ -385,6 +385,7 @@ def test_each_page_shows_its_example_files_as_they_are(name):
         assert body == (EXAMPLES / folder / rel).read_text(), f"{page} shows an old {rel}"
 
 
+@pytest.mark.slow
 def test_installed_examples_are_found_through_their_entry_points(tmp_path):
     """``pip install`` of each example (into a folder, not this environment)."""
     sources = []

@@ -34,7 +34,7 @@ pytestmark = [
 ]
 STOP_WITHIN = 10.0  # s from the signal to the last process gone; the work left is minutes
 
-WORKERS_RUNNING = 2.5  # s to let the started workers get into their work
+WORKERS_RUNNING = 1.0  # s to let the started workers get into their work
 
 
 def session(sid: int) -> list[tuple[int, str]]:
@@ -107,6 +107,7 @@ def long_generate(tmp_path):
     return args, out
 
 
+@pytest.mark.slow
 def test_generate_workers_die_when_the_command_is_killed(long_generate, tmp_path):
     args, out = long_generate
     proc = start(args, tmp_path)
@@ -121,6 +122,7 @@ def test_generate_workers_die_when_the_command_is_killed(long_generate, tmp_path
     (signal.SIGINT, 130, "interrupted", False),   # SIGINT to the main process alone
     (signal.SIGINT, 130, "interrupted", True),    # Ctrl-C in a terminal
     (signal.SIGTERM, 143, "terminated", False)])
+@pytest.mark.slow
 def test_generate_stops_at_once_on_a_signal(long_generate, tmp_path, sig, code, word, group):
     args, out = long_generate
     check_stopped_cleanly(start(args, tmp_path), sig, code, word, out, group)
@@ -139,6 +141,7 @@ def long_validate(hand, tmp_path):
     return ["validate", str(run), "--workers", "2", "--out", str(out)], out
 
 
+@pytest.mark.slow
 def test_validate_workers_die_when_the_command_is_killed(long_validate, tmp_path):
     args, out = long_validate
     proc = start(args, tmp_path)
@@ -149,6 +152,7 @@ def test_validate_workers_die_when_the_command_is_killed(long_validate, tmp_path
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_validate_stops_at_once_on_ctrl_c_to_the_main_process(long_validate, tmp_path):
     args, out = long_validate
     check_stopped_cleanly(start(args, tmp_path), signal.SIGINT, 130, "interrupted", out)

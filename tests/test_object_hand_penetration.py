@@ -93,6 +93,7 @@ def test_ohp_is_zero_far_from_the_hand_and_without_points(allegro):
     assert ObjectHandPenetration()(GraspState(bare, pose, NO_CONTACTS)).item() == 0.0
 
 
+@pytest.mark.slow
 def test_ohp_counts_a_held_object_only_in_the_links_that_move(allegro, allegro_spec):
     """A held ball in a fingertip: it counts when the step moves every joint, not when
     it moves none; the dense points replace the surface points when given."""

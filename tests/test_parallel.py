@@ -18,6 +18,7 @@ def test_shard_sizes_cover_the_batch():
     assert shard_sizes(2, 8) == [1, 1]
 
 
+@pytest.mark.slow
 def test_two_workers_reproduce_single_process_shards(allegro, plugins):
     objects = [load_object(p) for p in demo_object_paths()[:2]]
     weights = {t.name: t.default_weight for t in plugins.energy_terms}
@@ -33,6 +34,7 @@ def test_two_workers_reproduce_single_process_shards(allegro, plugins):
 
 
 @pytest.mark.skipif(usable_cores() < 2, reason="two workers need two cores")
+@pytest.mark.slow
 def test_the_same_seed_and_workers_give_the_same_file(plugins, tmp_path):
     """The promise of docs/quickstart.md: same inputs, settings, seed and --workers."""
     from seqgrasp_core.runs.generate import GenerateRequest, run_generate

@@ -10,8 +10,19 @@ from typer.testing import CliRunner
 from seqgrasp_cli.main import app
 from seqgrasp_core.api import CHECKS
 
-# The reference MJCF lives next to the repository in the development set-up only.
-MJCF = Path(__file__).resolve().parents[2] / "shared/reference/hands/shadow_hand/right_hand.xml"
+# The menagerie MJCF the URDF was written from (Apache-2.0, see tests/data/shadow_hand/):
+# the XML alone, without its meshes, which the comparison strips anyway.
+MJCF = Path(__file__).resolve().parent / "data/shadow_hand/right_hand.xml"
+TOOL = Path(__file__).resolve().parents[1] / "plugins/shadow/tools/verify_urdf.py"
+
+
+def _verify_tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("verify_urdf", TOOL)
+    verify = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(verify)
+    return verify
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +35,26 @@ def test_shadow_conforms(shadow, check):
     check(shadow)
 
 
-@pytest.mark.skipif(not MJCF.is_file(), reason="reference MJCF not present")
 def test_urdf_fk_matches_the_mjcf_and_mujoco_loads_it():
-    import importlib.util
-
-    tool = Path(__file__).resolve().parents[1] / "plugins/shadow/tools/verify_urdf.py"
-    spec = importlib.util.spec_from_file_location("verify_urdf", tool)
-    verify = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(verify)
-    pos, rot, mujoco_urdf = verify.compare(MJCF, samples=10)
+    pos, rot, mujoco_urdf = _verify_tool().compare(MJCF, samples=10)
     assert pos < 1e-6 and rot < 1e-6 and mujoco_urdf < 1e-6
+
+
+def test_urdf_joints_and_limits_are_the_mjcf_hand_joints():
+    """Every URDF joint is an MJCF joint with the same range (the wrist is left out)."""
+    import mujoco
+    import pytorch_kinematics as pk
+
+    verify = _verify_tool()
+    ref = mujoco.MjModel.from_xml_string(verify.strip_meshes(MJCF.read_text()))
+    chain = pk.build_chain_from_urdf(verify.URDF.read_bytes())
+    names = chain.get_joint_parameter_names()
+    mjcf_names = [ref.joint(i).name for i in range(ref.njnt)]
+    assert names == [n for n in mjcf_names if not n.startswith("rh_WRJ")]
+    lo, hi = chain.get_joint_limits()
+    for name, low, high in zip(names, lo, hi):
+        want = tuple(ref.jnt_range[ref.joint(name).id])
+        assert (low, high) == pytest.approx(want, abs=1e-9), name
 
 
 def test_shadow_kinematics_facts(shadow):

@@ -158,6 +158,7 @@ def test_html_draws_in_headless_chromium_without_errors(html_file, tmp_path):
 
 
 @needs_chromium
+@pytest.mark.slow
 def test_html_screenshot_is_not_one_colour_and_follows_the_step(html_file, tmp_path):
     from PIL import Image
 

@@ -216,6 +216,7 @@ def make_run(hand, tmp_path, order=(3, 0, 2, 1)):
     return table, metadata, rows
 
 
+@pytest.mark.slow
 def test_results_line_up_with_shuffled_rows(hand, tmp_path):
     table, metadata, rows = make_run(hand, tmp_path)
     calls = []
