@@ -65,8 +65,9 @@ def replay(
         options["max_speed"] = max_speed
 
     console = Console(stderr=True)
+    # Not on a terminal, a progress bar only leaves blank lines around the messages.
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        console=console, transient=True)
+                        console=console, transient=True, disable=not console.is_terminal)
     task = progress.add_task(f"{backend}: sequence {sequence}", total=len(plan) + 1 + release)
     view = Table(title=f"{run.name} · sequence {sequence} on {backend}")
     for name in ("move", "joints moved", "tracking error rad", "°"):

@@ -133,7 +133,10 @@ def test_ohp_is_a_term_like_the_others_that_counts_only_in_the_refinement(plugin
 
     energy = build_energy(plugins, parse_energy_overrides([], plugins))
     assert "ohp" not in energy.for_stage("optimize").terms
-    assert refinement_energy(energy, RefineConfig(steps=1)).terms["ohp"][1] == 150.0
+    refining = refinement_energy(energy, RefineConfig(steps=1))
+    assert refining.terms["ohp"][1] == 150.0
+    # The optimizer's terms, then the refinement's own: the sum's order fixes its rounding.
+    assert list(refining.terms) == ["dis", "hop", "hsp", "joint", "oop", "ohp"]
     off = build_energy(plugins, parse_energy_overrides(["ohp=0"], plugins))
     assert "ohp" not in refinement_energy(off, RefineConfig(steps=1)).terms
     assert "hop" in refinement_energy(off, RefineConfig(steps=1)).terms

@@ -85,9 +85,11 @@ def refinement_energy(energy: WeightedEnergy, config: RefineConfig) -> WeightedE
     named in ``config.scales`` multiplied (a weight schedule is linear in its base
     weight, so a scaled term keeps its ramp); a term scaled by 0 is left out."""
     scale = dict(config.scales)
-    return WeightedEnergy({name: (term, weight * scale.get(name, 1.0))
-                           for name, (term, weight) in energy.for_stage("refine").terms.items()
-                           if scale.get(name, 1.0) != 0.0})
+    terms = energy.for_stage("refine").terms
+    # The optimizer's terms first, then the refinement's own: a fixed order of the sum.
+    order = sorted(terms, key=lambda name: "optimize" not in terms[name][0].stages)
+    return WeightedEnergy({name: (terms[name][0], terms[name][1] * scale.get(name, 1.0))
+                           for name in order if scale.get(name, 1.0) != 0.0})
 
 
 def searched(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
