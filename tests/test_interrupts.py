@@ -107,17 +107,6 @@ def long_generate(tmp_path):
     return args, out
 
 
-@pytest.mark.slow
-def test_generate_workers_die_when_the_command_is_killed(long_generate, tmp_path):
-    args, out = long_generate
-    proc = start(args, tmp_path)
-    sent = time.monotonic()
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
-    assert left_behind(proc.pid, sent) == []
-    assert not out.exists()
-
-
 @pytest.mark.parametrize("sig, code, word, group", [
     (signal.SIGINT, 130, "interrupted", False),   # SIGINT to the main process alone
     (signal.SIGINT, 130, "interrupted", True),    # Ctrl-C in a terminal
@@ -142,8 +131,9 @@ def long_validate(hand, tmp_path):
 
 
 @pytest.mark.slow
-def test_validate_workers_die_when_the_command_is_killed(long_validate, tmp_path):
-    args, out = long_validate
+@pytest.mark.parametrize("command", ["long_generate", "long_validate"])
+def test_workers_die_when_the_command_is_killed(command, request, tmp_path):
+    args, out = request.getfixturevalue(command)
     proc = start(args, tmp_path)
     sent = time.monotonic()
     os.kill(proc.pid, signal.SIGKILL)
