@@ -11,7 +11,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[test,can,mano]"
+.venv/bin/python -m pip install --quiet -e ".[test,can,mano,scale]"
 
 # The HTML viewer test of `seqgrasp show` runs the page in headless Chromium
 # (Debian package `chromium`). Installed only when we may (root); without it that
