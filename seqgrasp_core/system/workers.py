@@ -72,8 +72,24 @@ def _watch_parent(parent_pid: int) -> None:
     os._exit(1)
 
 
+_GONE = (BrokenPipeError, ConnectionError, EOFError)  # the parent closed its end
+
+
+def _quiet_when_orphaned(hook):
+    """An excepthook that ends the worker silently when its pipes to the parent broke
+    (the parent is stopping or gone: a traceback would only land in its output)."""
+    def handle(*args):
+        exc = args[0].exc_value if len(args) == 1 else args[1]
+        if isinstance(exc, _GONE):
+            os._exit(1)
+        hook(*args)
+    return handle
+
+
 def _start_worker(parent_pid: int, initializer: Callable | None, initargs: tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.excepthook = _quiet_when_orphaned(sys.excepthook)
+    threading.excepthook = _quiet_when_orphaned(threading.excepthook)
     die_with_parent(parent_pid)
     if initializer is not None:
         initializer(*initargs)
@@ -113,7 +129,9 @@ def stop(pool: ProcessPoolExecutor) -> None:
     for process in processes:
         if process.is_alive():
             process.kill()
-    pool.shutdown(wait=False, cancel_futures=True)
+    # With the workers dead the pool's manager thread ends at once; waiting for it
+    # here, not at interpreter exit, keeps its pipes from being written after closing.
+    pool.shutdown(wait=True, cancel_futures=True)
     for process in processes:
         process.join(timeout=5)
 
