@@ -55,8 +55,7 @@ def load_run_meshes(metadata: dict, objects_dir: str | Path | None = None) -> di
 
 
 def _hash_folder(folder: Path) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise MeshError(f"object folder {folder} not found", "check the --objects path")
+    """``{sha256: path}`` of the mesh files below ``folder`` (checked by the caller)."""
     return {file_sha256(p): p for p in sorted(folder.rglob("*"))
             if p.is_file() and p.suffix.lower() in MESH_SUFFIXES}
 
