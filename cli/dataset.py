@@ -77,12 +77,12 @@ def stats(
     folder: Annotated[Path, typer.Argument(help="A dataset folder (`seqgrasp dataset build`).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Units finished, objects per split, and how often each step held, per opposition
-    space."""
+    """The paper's Table II for the folder: per opposition space the steps tried and
+    held; per number of objects grasped the steps held and how many left the hand
+    with no opposition space (consumed); the paper's figures beside them."""
     import json
 
     from rich.console import Console
-    from rich.table import Table
 
     from seqgrasp_core.dataset.stats import dataset_stats
 
@@ -90,17 +90,42 @@ def stats(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
+    console = Console()
+    for table in _table_ii(folder, summary):
+        console.print(table)
+
+
+def _table_ii(folder: Path, summary: dict) -> list:
+    from rich.table import Table
+
+    paper = summary["paper"] or {"spaces": {}, "objects": {}}
     splits = ", ".join(f"{n} {split}" for split, n in sorted(summary["objects"].items()))
-    title = (f"{folder}: {summary['finished']} of {summary['units']} units, "
-             f"{summary['rows']} steps held; objects: {splits}")
-    table = Table(title=title)
-    for col in ("objects held", "tried", "held", "rate %", "by opposition space (held/tried)"):
-        table.add_column(col, justify="left" if col.startswith("by") else "right")
-    for step, entry in summary["steps"].items():
-        spaces = ", ".join(f"{k} {h}/{t}" for k, (t, h) in sorted(entry["spaces"].items()))
-        table.add_row(step, str(entry["tried"]), str(entry["held"]),
-                      f"{entry['rate %']:.1f}", spaces)
-    Console().print(table)
+    spaces = Table(title=f"{folder}: {summary['finished']} of {summary['units']} units, "
+                         f"{summary['rows']} steps held; objects: {splits}")
+    for col in ("opposition space", "held", "tried", "rate %", "paper held K",
+                "paper tried K", "paper rate %"):
+        spaces.add_column(col, justify="left" if col == "opposition space" else "right")
+    order = [*paper["spaces"], *sorted(set(summary["spaces"]) - set(paper["spaces"]))]
+    for name in order:
+        cell = summary["spaces"].get(name, {"held": 0, "tried": 0, "rate %": 0.0})
+        ref = paper["spaces"].get(name)
+        spaces.add_row(name, str(cell["held"]), str(cell["tried"]), f"{cell['rate %']:.1f}",
+                       *(_paper(ref) if ref else ("", "", "")))
+    grasped = Table(title="objects grasped: steps held, and held with no opposition "
+                          "space left (consumed)")
+    for col in ("objects", "tried", "held", "rate %", "consumed", "consumed %",
+                "paper consumed K", "paper held K", "paper consumed %"):
+        grasped.add_column(col, justify="right")
+    for n, cell in summary["objects grasped"].items():
+        ref = paper["objects"].get(n)
+        grasped.add_row(n, str(cell["tried"]), str(cell["held"]), f"{cell['rate %']:.1f}",
+                        str(cell["consumed"]), f"{cell['consumed %']:.1f}",
+                        *(_paper(ref) if ref else ("", "", "")))
+    return [spaces, grasped]
+
+
+def _paper(ref: tuple[float, float, float]) -> tuple[str, str, str]:
+    return f"{ref[0]:.2f}", f"{ref[1]:.2f}", f"{ref[2]:.2f}"
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ import typer
 
 from seqgrasp_core.system.workers import usable_cores
 
+from .diffuser import ModelOpt, SamplerStepsOpt, SolverOpt
 from .errors import user_errors, warn_plugin_failures
 from .options import (
     BatchOpt,
@@ -51,6 +52,12 @@ def evaluate(
         "--validator", help="Physics validator: mujoco (default) or isaacgym.")] = "mujoco",
     config: ConfigOpt = None,
     option: OptionOpt = None,
+    sampler: Annotated[str, typer.Option(
+        "--sampler", help="mala (Algorithm 1, the optimizer) or diffuser (SeqDiffuser; "
+                          "--refine-steps then defaults to 0).")] = "mala",
+    model: ModelOpt = None,
+    sampler_steps: SamplerStepsOpt = 10,
+    solver: SolverOpt = "dpm++",
 ) -> None:
     """The paper's experiment: SR %, penetration, time per 256 grasps, diversity."""
     from rich.console import Console
@@ -61,6 +68,15 @@ def evaluate(
     from seqgrasp_core.runs.settings import load_settings, preset_choice
     from seqgrasp_core.system.options import parse_options, split_options
 
+    from seqgrasp_core.errors import SeqGraspError
+    from seqgrasp_core.runs.generate import SamplerChoice
+
+    if sampler not in ("mala", "diffuser"):
+        raise SeqGraspError(f"unknown --sampler {sampler!r}", "choose mala or diffuser")
+    choice = None
+    if sampler == "diffuser":
+        choice = SamplerChoice(model, sampler_steps, solver)
+        candidates, refine_steps = 1, refine_steps or 0
     chosen_candidates, chosen_refine = preset_choice(preset, candidates, refine_steps)
     settings = load_settings(config)
     plugins = load_plugins()
@@ -77,10 +93,13 @@ def evaluate(
                               refine_steps=chosen_refine, candidates=chosen_candidates,
                               preset=preset, settings=settings, energy=tuple(energy or ()),
                               hand_options=hand_options, validator=validator,
-                              validator_options=validator_options, work_dir=work)
+                              validator_options=validator_options, work_dir=work,
+                              sampler=choice)
         report = run_eval(request, plugins, on_sequence=lambda i, n, names: console.print(
             f"sequence {i + 1}/{n}: {names}"))
-    table = Table(title=f"{hand}: {sequences} sequences × {batch} grasps, {steps} steps")
+    how = (f"SeqDiffuser, {sampler_steps} {solver} steps, {chosen_refine} refinement steps"
+           if choice else f"{steps} steps")
+    table = Table(title=f"{hand}: {sequences} sequences × {batch} grasps, {how}")
     for col in ("objects", "grasps", "SR %", "max pen. mm", "hand pen. mm", "s per 256",
                 "diversity rad"):
         table.add_column(col, justify="right")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import dataset, evaluate, generate, hand, listing, objects, replay, show, validate
+from . import dataset, diffuser, evaluate, generate, hand, listing, objects, replay, show, validate
 from .errors import show_warnings_as_lines, stop_cleanly_on_sigterm
 
 app = typer.Typer(name="seqgrasp", no_args_is_help=True, add_completion=False,
@@ -25,4 +25,5 @@ replay.register(app)
 validate.register(app)
 evaluate.register(app)
 dataset.register(app)
+diffuser.register(app)
 objects.register(app)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
-from importlib.resources import files
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -14,7 +20,38 @@ from typer.testing import CliRunner
 from seqgrasp_cli.main import app
 from seqgrasp_core.dataset.plan import derived_seed, plan_units, split_objects
 
-DEMO = Path(str(files("seqgrasp_core") / "data" / "demo_objects"))
+ray = pytest.importorskip("ray")
+
+
+def _build_args(objects: Path, out: Path, *extra: str) -> list[str]:
+    """A small build: 2 sets of 2 synthetic objects × 2 orders, B=8, 200 steps."""
+    return ["dataset", "build", str(objects), "--out", str(out), "--sets", "2",
+            "--permutations", "2", "--objects-per-set", "2", "--batch", "8", "--steps", "200",
+            "--preset", "paper", "--seed", "4", *extra]
+
+
+def _shards(out: Path) -> dict[str, object]:
+    """``{file name: table without metadata}`` of a build's shards."""
+    return {p.name: pq.read_table(p).replace_schema_metadata(None)
+            for p in sorted((out / "data").glob("*.parquet"))}
+
+
+@pytest.fixture(scope="module")
+def objects(tmp_path_factory) -> Path:
+    from seqgrasp_core.objects.catalog import write_synthetic_set
+
+    folder = tmp_path_factory.mktemp("synth")
+    write_synthetic_set(folder, 5, seed=11)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def built(objects, tmp_path_factory) -> Path:
+    """The small build, uninterrupted, on a local Ray with two workers."""
+    out = tmp_path_factory.mktemp("built") / "seqdataset"
+    result = CliRunner().invoke(app, _build_args(objects, out, "--workers", "2"))
+    assert result.exit_code == 0, result.output
+    return out
 
 
 def _objects(n: int):
@@ -45,49 +82,149 @@ def test_a_units_seed_depends_on_the_build_seed_and_its_index_only():
     assert plan_units(entries, sets=2, permutations=2, objects_per_set=2, seed=8) != few
 
 
+
 @pytest.mark.slow
-def test_a_build_writes_shards_that_load_as_one_table_and_resumes(tmp_path):
-    pytest.importorskip("ray")
-    out = tmp_path / "seqdataset"
-    args = ["dataset", "build", str(DEMO), "--out", str(out), "--sets", "2",
-            "--permutations", "2", "--objects-per-set", "2", "--batch", "2", "--steps", "5",
-            "--preset", "paper", "--workers", "2"]
+def test_a_build_writes_shards_that_load_as_one_table(built):
+    manifest = json.loads((built / "manifest.json").read_text())
+    assert [u["index"] for u in manifest["finished"]] == [0, 1, 2, 3]
+    assert (built / "README.md").is_file()
+    assert sorted(_shards(built)) == [f"unit_{i:05d}.parquet" for i in range(4)]
+    for unit in manifest["finished"]:
+        tried = sum(c[0] for cells in unit["counts"].values() for c in cells.values())
+        held = sum(c[1] for cells in unit["counts"].values() for c in cells.values())
+        assert tried >= 2 * 8 and held == unit["rows"]  # 8 sequences × 2 objects, at most
+    table = ds.dataset(built / "data", format="parquet").to_table()
+    assert table.num_rows == sum(u["rows"] for u in manifest["finished"]) > 0
+    assert {"success", "unit", "split", "spaces_left", "pose", "joints"} <= set(table.column_names)
+    assert all(table.column("success").to_pylist())
+
+
+@pytest.mark.slow
+def test_a_ray_cluster_builds_the_same_shards(objects, built, tmp_path):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)  # a second raylet: two worker nodes
+    try:
+        out = tmp_path / "on-cluster"
+        result = CliRunner().invoke(app, _build_args(objects, out, "--address",
+                                                     cluster.address))
+        assert result.exit_code == 0, result.output
+    finally:
+        cluster.shutdown()
+    assert _shards(out).keys() == _shards(built).keys()
+    for name, table in _shards(built).items():
+        assert _shards(out)[name].equals(table), name
+
+
+def _session(sid: int) -> list[int]:
+    """Live processes of session ``sid``."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        state, _, _, sid_of = stat[stat.rindex(")") + 2:].split()[:4]
+        if int(sid_of) == sid and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
+def test_a_build_killed_part_way_resumes_to_the_same_shards(objects, built, tmp_path):
+    out = tmp_path / "killed"
+    args = _build_args(objects, out, "--workers", "1")
+    proc = subprocess.Popen([sys.executable, "-c", "from seqgrasp_cli.main import app; app()",
+                             *args], start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while not list((out / "data").glob("unit_*.parquet")):
+        assert proc.poll() is None, proc.communicate()[1][-500:]
+        assert time.monotonic() < deadline, "no unit finished in 3 minutes"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while (alive := _session(proc.pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert alive == [], "Ray processes outlived the killed build"
+    assert 1 <= len(_shards(out)) < 4, "the build was not killed part-way"
+
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert [u["index"] for u in manifest["finished"]] == [0, 1, 2, 3]
-    shards = sorted((out / "data").glob("unit_*.parquet"))
-    assert len(shards) == 4 and (out / "README.md").is_file()
-    for unit in manifest["finished"]:
-        tried = sum(t for cells in unit["counts"].values() for t, _ in cells.values())
-        held = sum(h for cells in unit["counts"].values() for _, h in cells.values())
-        assert tried >= 2 * 1 and held == unit["rows"]  # 2 sequences reach step 1
-    table = ds.dataset(out / "data", format="parquet").to_table()
-    assert table.num_rows == sum(u["rows"] for u in manifest["finished"])
-    assert {"success", "unit", "split", "pose", "joints"} <= set(table.column_names)
+    assert _shards(out).keys() == _shards(built).keys()
+    for name, table in _shards(built).items():
+        assert _shards(out)[name].equals(table), name
+    strays = [p.name for p in out.rglob("*") if p.is_file()
+              and not (p.name.startswith("unit_") or p.name in ("manifest.json", "README.md"))]
+    assert strays == []
 
-    first = pq.read_table(shards[1]).replace_schema_metadata(None)
+
+@pytest.mark.slow
+def test_a_lost_or_truncated_shard_is_rebuilt_not_read(objects, built, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(built, out)
+    args = _build_args(objects, out, "--workers", "2")
+    shards = sorted((out / "data").glob("unit_*.parquet"))
+    before = _shards(out)
     shards[1].unlink()
+    data = shards[2].read_bytes()
+    shards[2].write_bytes(data[:len(data) // 2])
     (out / "manifest.json").write_text("{}")  # the shards, not the manifest, say what is done
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
-    assert pq.read_table(shards[1]).replace_schema_metadata(None).equals(first)
+    assert _shards(out).keys() == before.keys()
+    for name, table in before.items():
+        assert _shards(out)[name].equals(table), name
     assert len(json.loads((out / "manifest.json").read_text())["finished"]) == 4
 
-    whole = pq.read_table(shards[2]).replace_schema_metadata(None)
-    data = shards[2].read_bytes()
-    shards[2].write_bytes(data[:len(data) // 2])  # a truncated shard is rebuilt, not read
-    assert CliRunner().invoke(app, args).exit_code == 0
-    assert pq.read_table(shards[2]).replace_schema_metadata(None).equals(whole)
-    assert not [p for p in (out / "data").iterdir() if not p.name.startswith("unit_")]
-
-    stats = json.loads(CliRunner().invoke(app, ["dataset", "stats", str(out), "--json"]).stdout)
-    assert stats["finished"] == 4 and stats["rows"] == table.num_rows
-    tried = sum(t for u in manifest["finished"] for c in u["counts"].values()
-                for t, _ in c.values())
-    assert sum(s["tried"] for s in stats["steps"].values()) == tried
-    missing = CliRunner().invoke(app, ["dataset", "stats", str(tmp_path)])
-    assert missing.exit_code == 2 and "has no readable manifest.json" in missing.output
-
-    other = CliRunner().invoke(app, [*args[:-2], "--workers", "1", "--steps", "6"])
+    other = CliRunner().invoke(app, _build_args(objects, out, "--workers", "1", "--batch", "9"))
     assert other.exit_code == 2 and "holds a build with other settings" in other.output
+
+
+@pytest.mark.slow
+def test_stats_equal_counts_recomputed_from_the_shards(built, allegro_spec):
+    from seqgrasp_core.dataset.unit import spaces_left
+
+    result = CliRunner().invoke(app, ["dataset", "stats", str(built), "--json"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.stdout)
+    table = ds.dataset(built / "data", format="parquet").to_table().to_pylist()
+    held_by_space: dict[str, int] = {}
+    held_by_n: dict[str, list[int]] = {}
+    for row in table:
+        held_by_space[row["os_name"]] = held_by_space.get(row["os_name"], 0) + 1
+        cell = held_by_n.setdefault(str(row["step"]), [0, 0])
+        cell[0] += 1
+        cell[1] += row["spaces_left"] == 0
+    assert {k: v["held"] for k, v in stats["spaces"].items() if v["held"]} == held_by_space
+    assert {k: [v["held"], v["consumed"]] for k, v in stats["objects grasped"].items()
+            if v["held"]} == held_by_n
+    tried = sum(c[0] for p in sorted((built / "data").glob("*.parquet"))
+                for cells in json.loads(pq.read_schema(p).metadata[b"seqgrasp"])["unit"]
+                ["counts"].values() for c in cells.values())
+    assert sum(v["tried"] for v in stats["spaces"].values()) == tried
+    assert stats["rows"] == len(table) and stats["paper"]["hand"] == "allegro"
+
+    # spaces_left after a first step: the other spaces with a joint the first left free
+    masks = {o.name: set(np.flatnonzero(o.joint_mask)) for o in allegro_spec.opposition_spaces}
+    for row in table:
+        if row["step"] != 1:
+            continue
+        used = masks[row["os_name"]]
+        free = [n for n, m in masks.items() if n != row["os_name"] and m - used]
+        assert row["spaces_left"] == len(free)
+    one = pa.table({"sequence_id": [0, 0, 0], "step": [1, 2, 3],
+                    "os_name": ["index-palm", "middle-ring", "thumb-palm"]})
+    assert spaces_left(one, allegro_spec).tolist() == [6, 2, 0]
+
+    missing = CliRunner().invoke(app, ["dataset", "stats", str(built / "data")])
+    assert missing.exit_code == 2 and "has no readable manifest.json" in missing.output
+    shown = CliRunner().invoke(app, ["dataset", "stats", str(built)])
+    assert shown.exit_code == 0 and "thumb-index" in shown.output and "5.75" in shown.output

@@ -20,14 +20,17 @@ from typing import Callable
 from seqgrasp_core import __version__
 from seqgrasp_core.dataset.plan import ObjectEntry, Unit, plan_units, split_objects
 from seqgrasp_core.dataset.store import (
+    SURFACE_SAMPLES,
     finished_units,
+    object_surfaces,
     write_card,
     write_manifest,
+    write_object_surfaces,
     write_shard,
 )
 from seqgrasp_core.dataset.unit import UnitSettings, run_unit
 from seqgrasp_core.errors import SeqGraspError
-from seqgrasp_core.objects.mesh import PAPER_SIZE_RANGE, file_sha256, mesh_paths_in, read_mesh
+from seqgrasp_core.objects.mesh import PAPER_SIZE_RANGE, file_sha256, load_object, mesh_paths_in
 from seqgrasp_core.system.outputs import prepare_output
 
 RAY_HINT = 'pip install "seqgrasp[scale]"'
@@ -53,13 +56,14 @@ Progress = Callable[[int, int, int], None]
 
 def build(request: BuildRequest, progress: Progress | None = None) -> dict:
     """Run every unit of the plan not yet on disk; returns the manifest."""
+    prepare_output(Path(request.out) / "manifest.json")
     objects = _objects(request)
     units = plan_units(objects, request.sets, request.permutations, request.objects_per_set,
                        request.seed)
     settings = _settings(request)
-    prepare_output(Path(request.out) / "manifest.json")
     done = finished_units(request.out, settings)
-    manifest = {"version": __version__, "settings": settings, "units": len(units),
+    manifest = {"version": __version__, "settings": {**settings, "sets": request.sets},
+                "units": len(units),
                 "objects": [dataclasses.asdict(o) for o in objects],
                 "command": request.command, "finished": []}
     _record(request.out, manifest, done)
@@ -72,20 +76,29 @@ def build(request: BuildRequest, progress: Progress | None = None) -> dict:
 
 
 def _objects(request: BuildRequest) -> list[ObjectEntry]:
-    """The folder's meshes, each checked (a bad one stops the build before any unit)."""
-    entries = []
-    for path in mesh_paths_in(request.objects_dir):
-        size = float(max(read_mesh(path).extents))
-        lo, hi = PAPER_SIZE_RANGE
-        entries.append((path.stem, path.name, file_sha256(path),
-                        float(min(max(size, lo), hi) / size)))
-    return split_objects(entries, request.seed)
+    """The folder's meshes, each checked (a bad one stops the build before any unit),
+    split; their surface samples written to ``objects.parquet`` once."""
+    paths = mesh_paths_in(request.objects_dir)
+    known = object_surfaces(request.out)
+    hashes = {p.stem: file_sha256(p) for p in paths}
+    if known is not None and {k: v[0] for k, v in known.items()} == hashes:
+        return split_objects([(p.stem, p.name, hashes[p.stem], known[p.stem][1])
+                              for p in paths], request.seed)
+    loaded = [load_object(p, size_range=PAPER_SIZE_RANGE, surface_points=SURFACE_SAMPLES)
+              for p in paths]
+    entries = split_objects([(o.object_id, Path(o.source).name, o.sha256, o.scale)
+                             for o in loaded], request.seed)
+    write_object_surfaces(request.out, entries, {o.object_id: o.surface_points for o in loaded})
+    return entries
 
 
 def _settings(request: BuildRequest) -> dict:
+    """What every shard of the folder must share. ``--sets`` is not part of it: unit
+    ``i`` is the same in a plan of any length, so a build grows with a larger
+    ``--sets``."""
     unit = dataclasses.asdict(request.unit)
-    return {"sets": request.sets, "permutations": request.permutations,
-            "objects_per_set": request.objects_per_set, "seed": request.seed, **unit}
+    return {"permutations": request.permutations, "objects_per_set": request.objects_per_set,
+            "seed": request.seed, **unit}
 
 
 def _record(root: Path, manifest: dict, done: dict[int, dict]) -> None:
@@ -112,8 +125,8 @@ def _run(request: BuildRequest, todo: list[Unit], objects: list[ObjectEntry], ma
         if request.address:
             ray.init(address=request.address, log_to_driver=False, logging_level=logging.ERROR)
         else:
-            ray.init(num_cpus=request.workers, include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.ERROR)
+            ray.init(address="local", num_cpus=request.workers, include_dashboard=False,
+                     log_to_driver=False, logging_level=logging.ERROR)
     try:
         folder = Path(request.objects_dir)
         meshes = ray.put({o.object_id: (o.file, (folder / o.file).read_bytes())
@@ -125,7 +138,7 @@ def _run(request: BuildRequest, todo: list[Unit], objects: list[ObjectEntry], ma
             unit = pending.pop(ready[0])
             table, counts = ray.get(ready[0])
             record = {**unit.as_dict(), "rows": table.num_rows, "counts": counts,
-                      "settings": manifest["settings"]}
+                      "settings": _settings(request)}
             write_shard(request.out, unit.index, table, record)
             done[unit.index] = record
             _record(request.out, manifest, done)

@@ -21,6 +21,9 @@ from seqgrasp_core.runs.runfile import write_run
 from seqgrasp_core.system.outputs import atomic_write_bytes
 
 SHARDS = "data"
+OBJECTS = "objects.parquet"
+SURFACE_SAMPLES = 2048
+"""Farthest-point samples of each object's surface kept in ``objects.parquet``."""
 
 
 def shard_path(root: Path, index: int) -> Path:
@@ -31,22 +34,53 @@ def write_shard(root: Path, index: int, table: pa.Table, record: dict) -> None:
     write_run(shard_path(root, index), table, {"unit": record})
 
 
-def finished_units(root: Path, settings: dict) -> dict[int, dict]:
-    """``{unit index: record}`` of the shards on disk built with ``settings`` (a file
-    that is not a finished shard counts as not done); :class:`SeqGraspError` when a
-    shard was built with other settings."""
+def shard_records(root: Path) -> dict[int, dict]:
+    """``{unit index: record}`` of the finished shards on disk (a file that is not a
+    finished shard, e.g. a truncated one, is left out: its unit runs again)."""
     out = {}
     for path in sorted((Path(root) / SHARDS).glob("unit_*.parquet")):
         try:
             meta = pq.read_schema(path).metadata or {}
             record = json.loads(meta[b"seqgrasp"])["unit"]
-        except Exception:  # not a finished shard: the unit runs again
+        except Exception:
             continue
-        if record.get("settings") != settings:
-            raise SeqGraspError(f"{root} holds a build with other settings ({path.name})",
-                                "use the same settings to resume, or another --out")
         out[int(record["index"])] = record
     return out
+
+
+def finished_units(root: Path, settings: dict) -> dict[int, dict]:
+    """:func:`shard_records`, after checking every shard was built with ``settings``
+    (:class:`SeqGraspError` otherwise)."""
+    records = shard_records(root)
+    for index, record in records.items():
+        if record.get("settings") != settings:
+            raise SeqGraspError(f"{root} holds a build with other settings "
+                                f"({shard_path(root, index).name})",
+                                "use the same settings to resume, or another --out")
+    return records
+
+
+def write_object_surfaces(root: Path, entries, surfaces: dict) -> None:
+    """``objects.parquet``: per object its id, sha256, scale, split and ``surface``,
+    :data:`SURFACE_SAMPLES` farthest-point samples of its scaled surface ``(P·3,)``
+    (m, the object's frame), so that a learned sampler trains from the folder alone."""
+    table = pa.table({
+        "object_id": [e.object_id for e in entries], "sha256": [e.sha256 for e in entries],
+        "scale": [e.scale for e in entries], "split": [e.split for e in entries],
+        "surface": pa.array([surfaces[e.object_id].astype("float32").reshape(-1)
+                             for e in entries], pa.list_(pa.float32(), 3 * SURFACE_SAMPLES)),
+    })
+    atomic_write_bytes(Path(root) / OBJECTS, lambda tmp: pq.write_table(table, tmp))
+
+
+def object_surfaces(root: Path) -> dict[str, tuple[str, float]] | None:
+    """``{object_id: (sha256, scale)}`` of a readable ``objects.parquet``, else None."""
+    try:
+        table = pq.read_table(Path(root) / OBJECTS, columns=["object_id", "sha256", "scale"])
+    except Exception:
+        return None
+    return {oid: (sha, scale) for oid, sha, scale in zip(*(table.column(c).to_pylist()
+                                                          for c in table.column_names))}
 
 
 def write_manifest(root: Path, manifest: dict) -> None:
@@ -70,6 +104,8 @@ split by object: no test object is in a training sequence).
 
 - `data/unit_*.parquet`: one shard per unit, the run-file columns
   (docs/data-format.md) plus `success`, `unit` and `split`.
+- `objects.parquet`: per object its id, sha256, scale, split and 2048
+  farthest-point samples of its scaled surface (m, the object's frame).
 - `manifest.json`: the build settings, the object table (id, sha256, scale, split)
   and each finished unit (objects in grasp order, seed, steps tried and held per step
   and opposition space).

@@ -19,7 +19,7 @@ import pyarrow as pa
 from seqgrasp_core.errors import SeqGraspError
 from seqgrasp_core.objects.mesh import demo_object_paths, mesh_paths_in
 from seqgrasp_core.plugins.manager import Plugins
-from seqgrasp_core.runs.generate import GenerateRequest, run_generate
+from seqgrasp_core.runs.generate import GenerateRequest, SamplerChoice, run_generate
 from seqgrasp_core.runs.runfile import read_run
 from seqgrasp_core.runs.settings import Settings, as_metadata
 from seqgrasp_core.runs.weights import parse_energy_overrides
@@ -50,6 +50,7 @@ class EvalRequest:
     validate_workers: int = 1
     out: Path | None = None
     work_dir: Path = Path(".")
+    sampler: SamplerChoice | None = None  # None: Algorithm 1's MALA
 
 
 def draw_sequences(paths: list[Path], count: int, length: int, seed: int) -> list[list[Path]]:
@@ -91,7 +92,8 @@ def run_eval(request: EvalRequest, plugins: Plugins,
             steps=request.steps, refine_steps=request.refine_steps, energy=request.energy,
             candidates=request.candidates, preset=request.preset, settings=request.settings,
             hand_options=request.hand_options, seed=request.seed + i, device=request.device,
-            out=run_path, workers=request.workers), plugins, progress=progress)
+            out=run_path, workers=request.workers, sampler=request.sampler), plugins,
+            progress=progress)
         for out in summary["outcomes"]:
             step_seconds.setdefault(out.step, []).append(out.seconds * 256 / len(out.sequence))
         table, metadata = read_run(run_path)
@@ -113,11 +115,20 @@ def run_eval(request: EvalRequest, plugins: Plugins,
               "refine_steps": request.refine_steps,
               "weights": parse_energy_overrides(list(request.energy), plugins),
               "settings": as_metadata(request.settings), "seed": request.seed,
-              "validator": request.validator, "rows": rows}
+              "validator": request.validator,
+              "sampler": _sampler_record(request.sampler),
+              "rows": rows}
     if request.out is not None:
         text = json.dumps(_nan_as_null(report), indent=2, allow_nan=False)
         atomic_write_bytes(Path(request.out), lambda tmp: Path(tmp).write_text(text))
     return report
+
+
+def _sampler_record(choice: SamplerChoice | None) -> dict:
+    if choice is None:
+        return {"name": "mala"}
+    return {"name": "diffuser", "model": str(choice.model) if choice.model else "bundled",
+            "steps": choice.steps, "solver": choice.solver}
 
 
 def _nan_as_null(value):

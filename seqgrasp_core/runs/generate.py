@@ -83,6 +83,41 @@ class GenerateRequest:
     preset: str | None = None
     settings: Settings = field(default_factory=Settings)
     hand_options: dict[str, str] = field(default_factory=dict)
+    sampler: SamplerChoice | None = None  # None: Algorithm 1's MALA
+
+
+@dataclass(frozen=True)
+class SamplerChoice:
+    """A learned sampler in MALA's place: SeqDiffuser's ``model`` file (None: the one
+    bundled for the hand), ``steps`` denoising steps of ``solver``."""
+
+    model: Path | None = None
+    steps: int = 10
+    solver: str = "dpm++"
+
+
+def _load_model(choice: SamplerChoice, hand_name: str, device: torch.device):
+    """The SeqDiffuser model ``choice`` names, checked for ``hand_name``."""
+    from seqgrasp_core.diffuser.bundled import model_path
+    from seqgrasp_core.diffuser.model import SeqDiffuser, make_solver
+
+    make_solver(choice.solver)  # an unknown solver fails here, before any work
+    if choice.steps < 1:
+        raise SeqGraspError("--sampler-steps must be at least 1", "e.g. --sampler-steps 10")
+    return SeqDiffuser.load(choice.model or model_path(hand_name), hand=hand_name,
+                            device=str(device))
+
+
+def _diffuser(choice: SamplerChoice, model, hand: HandModel, energy, config
+              ) -> tuple[object, dict]:
+    """SeqDiffuser's proposer for ``hand`` and the run file's record of it."""
+    from seqgrasp_core.diffuser.proposer import diffuser_proposer
+
+    proposer = diffuser_proposer(model, hand, energy.for_stage("optimize"), config.mala.steps,
+                                 choice.steps, choice.solver)
+    return proposer, {"name": "diffuser", "model": model.record.get("file"),
+                      "steps": choice.steps, "solver": choice.solver,
+                      "dataset": model.record.get("dataset")}
 
 
 def run_generate(request: GenerateRequest, plugins: Plugins,
@@ -97,6 +132,7 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
     if request.os_order:
         check_fixed_order(spec, list(request.os_order))
     workers = capped_workers(request.workers)
+    model = _load_model(request.sampler, spec.name, device) if request.sampler else None
     settings = request.settings
     surface_points = settings.surface_points or spec.surface_points
     if request.candidates < 1 or request.refine_steps < 0:
@@ -121,6 +157,9 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
                                 depth_allowance=settings.refine_allowance_mm / 1000.0),
                             candidates=request.candidates,
                             candidate_depth_limit=settings.candidate_depth_mm / 1000.0)
+    sampler, proposer, sampler_record = None, None, None
+    if request.sampler is not None:  # fast: one process, no MALA
+        workers, sampler = 1, request.sampler
     shards = len(shard_sizes(request.batch, workers))
     threads = settings.threads or (threads_per_worker(shards) if shards > 1
                                    else torch.get_num_threads())
@@ -133,8 +172,10 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
                                        request.hand_options)
     else:
         torch.set_num_threads(threads)
-        outcomes = generate(HandModel(spec, device=device, surface_points=surface_points),
-                            objects, energy, config, progress)
+        hand = HandModel(spec, device=device, surface_points=surface_points)
+        if sampler is not None:
+            proposer, sampler_record = _diffuser(sampler, model, hand, energy, config)
+        outcomes = generate(hand, objects, energy, config, progress, proposer)
     seconds = time.perf_counter() - t0
     broken = sum(int((~torch.isfinite(o.pose).all(dim=1)).sum()) for o in outcomes)
     if broken:
@@ -160,6 +201,7 @@ def run_generate(request: GenerateRequest, plugins: Plugins,
         "candidate_depth_limit": config.candidate_depth_limit,
         "preset": request.preset, "settings": as_metadata(settings),
         "hand_options": dict(request.hand_options),
+        "sampler": sampler_record or {"name": "mala"},
     }
     write_run(request.out, table, metadata)
     return {"rows": table.num_rows, "seconds": seconds, "outcomes": outcomes,

@@ -25,7 +25,7 @@ from seqgrasp_core.hands.model import HandModel
 from seqgrasp_core.objects.mesh import GraspObject, sample_surface
 from seqgrasp_core.synthesis.candidates import best_candidates, deepest_penetration
 from seqgrasp_core.synthesis.initialization import initial_poses
-from seqgrasp_core.synthesis.mala import MalaConfig, optimize
+from seqgrasp_core.synthesis.mala import MalaConfig, OptimizationResult, optimize
 from seqgrasp_core.synthesis.opposition import OppositionState, check_fixed_order
 from seqgrasp_core.synthesis.refine import RefineConfig, refine, refinement_energy
 from seqgrasp_core.synthesis.state import GraspState, HeldObject, StepContext
@@ -67,16 +67,71 @@ ProgressFn = Callable[[int, str, int, int, float], None]
 """``progress(step_n, os_label, iteration, iterations, mean_energy)``."""
 
 
-def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy,
-             config: GenerateConfig, progress: ProgressFn | None = None) -> list[StepOutcome]:
-    """Run Algorithm 1 on ``objects`` for ``config.batch`` sequences.
+@dataclass
+class StepProblem:
+    """Step ``step`` of Algorithm 1 for the sequences ``alive`` ``(b,)`` that reach it:
+    their opposition spaces ``os_index`` ``(b,)`` and the joint angles ``joints``
+    ``(b, K)`` they start with (rad; those outside ``J_n`` must stay as they are).
+    ``ctx`` is the step's context for ``alive``; ``context(ids)`` makes it for any
+    rows of sequence ids (repeats allowed)."""
 
-    MALA optimizes the terms of ``energy`` that count in ``"optimize"``; the
-    refinement (when ``config.refine.steps`` > 0) those that count in ``"refine"``.
-    """
-    full_energy, energy = energy, energy.for_stage("optimize")
+    step: int
+    obj: GraspObject
+    alive: torch.Tensor
+    os_index: torch.Tensor
+    joints: torch.Tensor
+    ctx: StepContext
+    context: Callable[[torch.Tensor], StepContext]
+
+
+Proposer = Callable[[StepProblem, torch.Generator, Callable[[int, torch.Tensor], None]],
+                    OptimizationResult]
+"""Grasps of one step: ``proposer(problem, generator, report) → OptimizationResult``
+(``pose`` ``(b, 9+K)`` in object ``n``'s frame, ``contact_index`` ``(b, 2)``, energies).
+``report(iteration, energy (b,))`` shows progress. MALA (:func:`mala_proposer`) is
+Algorithm 1's; a learned sampler can take its place."""
+
+
+def mala_proposer(hand: HandModel, energy: WeightedEnergy, config: GenerateConfig
+                  ) -> Proposer:
+    """Algorithm 1's step: MALA from initial placements (``config.candidates`` per
+    sequence, the best kept), on the terms of ``energy`` that count in ``"optimize"``."""
     if config.candidates < 1:
         raise ValueError(f"candidates must be at least 1, not {config.candidates}")
+    palm_c = torch.tensor(hand.spec.palm_center)
+    palm_n = torch.tensor(hand.spec.palm_normal)
+    device = torch.device(config.device)
+
+    def propose(problem: StepProblem, generator: torch.Generator, report) -> OptimizationResult:
+        # Candidate rows: each alive sequence ``candidates`` times, side by side.
+        rows = problem.alive.repeat_interleave(config.candidates)
+        ctx_rows = problem.ctx if config.candidates == 1 else problem.context(rows)
+        joints = problem.joints.repeat_interleave(config.candidates, dim=0)
+        start = initial_poses(problem.obj.mesh, palm_c, palm_n, joints, generator)
+        os_rows = problem.os_index.repeat_interleave(config.candidates)
+        result = optimize(energy, ctx_rows, start.to(device), os_rows.to(device),
+                          config.mala, generator, progress=report)
+        if config.candidates > 1:
+            deepest = deepest_penetration(
+                GraspState(ctx_rows, result.pose.detach(), result.contact_index))
+            result = best_candidates(result, config.candidates, deepest,
+                                     config.candidate_depth_limit)
+        return result
+
+    return propose
+
+
+def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy,
+             config: GenerateConfig, progress: ProgressFn | None = None,
+             proposer: Proposer | None = None) -> list[StepOutcome]:
+    """Run Algorithm 1 on ``objects`` for ``config.batch`` sequences.
+
+    ``proposer`` makes each step's grasps (default: MALA on the terms of ``energy``
+    that count in ``"optimize"``); the refinement (when ``config.refine.steps`` > 0)
+    then runs on those that count in ``"refine"``.
+    """
+    full_energy, energy = energy, energy.for_stage("optimize")
+    proposer = proposer or mala_proposer(hand, energy, config)
     device = torch.device(config.device)
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
     b = config.batch
@@ -85,8 +140,6 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
     joints = hand.open_pose.detach().cpu().unsqueeze(0).expand(b, -1).clone()
     held: list[tuple[torch.Tensor, HeldObject]] = []  # (sequence ids, held object)
     outcomes: list[StepOutcome] = []
-    palm_c = torch.tensor(hand.spec.palm_center)
-    palm_n = torch.tensor(hand.spec.palm_normal)
     dense_hand = None
 
     for n, obj in enumerate(objects, start=1):
@@ -114,10 +167,6 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
                                surface=_surf)
 
         ctx = context(alive)
-        # Candidate rows: each alive sequence ``candidates`` times, side by side.
-        rows = alive.repeat_interleave(config.candidates)
-        ctx_rows = ctx if config.candidates == 1 else context(rows)
-        start = initial_poses(obj.mesh, palm_c, palm_n, joints[rows], generator)
         label = _os_label(hand, os_index[alive])
 
         def report(i, e, _n=n, _label=label):
@@ -125,13 +174,8 @@ def generate(hand: HandModel, objects: list[GraspObject], energy: WeightedEnergy
                 progress(_n, _label, i, config.mala.steps, float(e.mean()))
 
         t0 = time.perf_counter()
-        result = optimize(energy, ctx_rows, start.to(device), os_index[rows].to(device),
-                          config.mala, generator, progress=report)
-        if config.candidates > 1:
-            deepest = deepest_penetration(
-                GraspState(ctx_rows, result.pose.detach(), result.contact_index))
-            result = best_candidates(result, config.candidates, deepest,
-                                     config.candidate_depth_limit)
+        result = proposer(StepProblem(n, obj, alive, os_index[alive], joints[alive], ctx,
+                                      context), generator, report)
         pose, total, terms = result.pose.detach(), result.energy, result.terms
         if config.refine.steps > 0:
             if dense_hand is None:

@@ -1,0 +1,1 @@
+"""SeqDiffuser: a conditional diffusion sampler of sequential grasps (paper §VI)."""
