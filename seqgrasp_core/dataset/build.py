@@ -32,6 +32,7 @@ from seqgrasp_core.dataset.unit import UnitSettings, run_unit
 from seqgrasp_core.errors import SeqGraspError
 from seqgrasp_core.objects.mesh import PAPER_SIZE_RANGE, file_sha256, load_object, mesh_paths_in
 from seqgrasp_core.system.outputs import prepare_output
+from seqgrasp_core.system.reaper import start_reaper
 
 RAY_HINT = 'pip install "seqgrasp[scale]"'
 
@@ -121,10 +122,12 @@ def _run(request: BuildRequest, todo: list[Unit], objects: list[ObjectEntry], ma
         raise SeqGraspError("building a dataset needs Ray, which is not installed",
                             RAY_HINT) from None
     started_here = not ray.is_initialized()
+    reaper = None
     if started_here:
         if request.address:
             ray.init(address=request.address, log_to_driver=False, logging_level=logging.ERROR)
-        else:
+        else:  # Ray's node agents outlive a driver killed outright: the reaper ends them
+            reaper = start_reaper()
             ray.init(address="local", num_cpus=request.workers, include_dashboard=False,
                      log_to_driver=False, logging_level=logging.ERROR)
     try:
@@ -147,6 +150,9 @@ def _run(request: BuildRequest, todo: list[Unit], objects: list[ObjectEntry], ma
     finally:
         if started_here:
             ray.shutdown()
+        if reaper is not None:
+            reaper.kill()
+            reaper.wait()
 
 
 def _unit_task(unit: Unit, meshes: dict, config: UnitSettings):
