@@ -31,7 +31,7 @@ def train(
     rotations: Annotated[int, typer.Option(
         "--rotations", min=1, help="Orientations each object (with its grasps) is seen in.")] = 8,
     width: Annotated[int, typer.Option("--width", min=8, help="Network width.")] = 128,
-    depth: Annotated[int, typer.Option("--depth", min=1, help="Denoiser blocks.")] = 4,
+    depth: Annotated[int, typer.Option("--depth", min=1, help="Denoiser blocks.")] = 3,
     os_encoding: Annotated[str, typer.Option(
         "--os-encoding", help="onehot (in the grasp vector, as the paper) or embedding.")] = "onehot",
     seed: SeedOpt = 0,

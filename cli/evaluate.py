@@ -52,6 +52,9 @@ def evaluate(
         "--validator", help="Physics validator: mujoco (default) or isaacgym.")] = "mujoco",
     config: ConfigOpt = None,
     option: OptionOpt = None,
+    test_split_of: Annotated[Optional[Path], typer.Option(
+        "--test-split-of", help="A dataset folder: draw only its test objects from "
+                                "--objects (objects a sampler never trained on).")] = None,
     sampler: Annotated[str, typer.Option(
         "--sampler", help="mala (Algorithm 1, the optimizer) or diffuser (SeqDiffuser; "
                           "--refine-steps then defaults to 0).")] = "mala",
@@ -94,7 +97,7 @@ def evaluate(
                               preset=preset, settings=settings, energy=tuple(energy or ()),
                               hand_options=hand_options, validator=validator,
                               validator_options=validator_options, work_dir=work,
-                              sampler=choice)
+                              sampler=choice, test_split_of=test_split_of)
         report = run_eval(request, plugins, on_sequence=lambda i, n, names: console.print(
             f"sequence {i + 1}/{n}: {names}"))
     how = (f"SeqDiffuser, {sampler_steps} {solver} steps, {chosen_refine} refinement steps"

@@ -213,3 +213,21 @@ def test_eval_on_an_empty_folder_is_one_line(tmp_path):
     result = CliRunner().invoke(app, ["eval", "--objects", str(tmp_path), "--sequences", "1"])
     assert result.exit_code == 2
     assert "no mesh files" in result.stderr
+
+
+def test_test_split_of_keeps_only_a_datasets_test_objects(tmp_path, mesh_dir):
+    import json
+
+    from seqgrasp_core.errors import SeqGraspError
+    from seqgrasp_core.objects.mesh import file_sha256
+    from seqgrasp_core.runs.evaluation import test_objects
+
+    paths = [mesh_dir / "a.obj", mesh_dir / "b.stl"]
+    (tmp_path / "manifest.json").write_text(json.dumps({"objects": [
+        {"sha256": file_sha256(paths[0]), "split": "train"},
+        {"sha256": file_sha256(paths[1]), "split": "test"}]}))
+    assert test_objects(paths, tmp_path) == [paths[1]]
+    with pytest.raises(SeqGraspError, match="none of the 1 meshes given is a test object"):
+        test_objects(paths[:1], tmp_path)
+    with pytest.raises(SeqGraspError, match="has no readable manifest.json"):
+        test_objects(paths, tmp_path / "missing")

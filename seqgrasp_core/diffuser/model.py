@@ -26,6 +26,8 @@ SCHEDULE = {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2",
             "prediction_type": "epsilon"}
 """The DDPM noise schedule (``diffusers``' scheduler config) models are trained with."""
 SOLVERS = ("dpm++", "ddim")
+X0_RANGE = 5.0
+"""Where a sampled grasp's normalised entries may lie: ±5 training standard deviations."""
 SURFACE_SAMPLES = 2048
 """Farthest-point samples of an object's surface its BPS feature is computed from."""
 
@@ -94,8 +96,10 @@ class SeqDiffuser:
         noise = torch.randn(cond.shape, generator=generator).to(device)
         x = torch.where(k, noise * scheduler.init_noise_sigma, cond)
         os_dev = os_index.to(device)
+        alphas = scheduler.alphas_cumprod.to(device)
         for t in scheduler.timesteps:
             eps = self.network(x, k.float(), t.expand(b).to(device), tokens, os_dev)
+            eps = _clipped_noise(eps, x, alphas[t])
             x = torch.where(k, scheduler.step(eps, t, x).prev_sample, cond)
         g = self.normalizer.inverse(x)
         base = g[:, self.layout.base]
@@ -159,13 +163,26 @@ class SeqDiffuser:
                 "retrain the model for this hand (`seqgrasp diffuser train`)")
 
 
+def _clipped_noise(eps: torch.Tensor, x: torch.Tensor, alpha_bar: torch.Tensor
+                   ) -> torch.Tensor:
+    """The noise ``eps`` ``(B, D)`` predicted at ``x`` ``(B, D)``, changed so that the
+    clean grasp it implies lies within ±:data:`X0_RANGE` (normalised units).
+
+    Early in sampling ``ᾱ_t`` is near 0 and ``x̂_0 = (x − √(1−ᾱ) ε) / √ᾱ`` multiplies
+    any error in ``ε`` by up to 1/√ᾱ; clipping ``x̂_0`` (as DDPM's ``clip_sample``
+    does) keeps one bad early step from throwing the sample metres away."""
+    a, s = alpha_bar.sqrt(), (1 - alpha_bar).sqrt()
+    x0 = ((x - s * eps) / a).clamp(-X0_RANGE, X0_RANGE)
+    return (x - a * x0) / s
+
+
 def make_solver(solver: str):
     """A ``diffusers`` scheduler for sampling: DPM-Solver++ (2nd order) or DDIM."""
     from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
     if solver == "dpm++":
         return DPMSolverMultistepScheduler(**SCHEDULE, algorithm_type="dpmsolver++",
-                                           solver_order=2)
+                                           solver_order=2, lambda_min_clipped=-5.1)
     if solver == "ddim":
         return DDIMScheduler(**SCHEDULE, clip_sample=False)
     from seqgrasp_core.errors import UnknownNameError

@@ -41,11 +41,11 @@ class NetworkConfig:
     basis: int = 512
     width: int = 128
     latents: int = 32
-    queries: int = 4
-    depth: int = 4
+    queries: int = 2
+    depth: int = 3
     heads: int = 4
     os_encoding: str = "onehot"
-    ff_mult: int = 4  # feed-forward hidden width / width
+    ff_mult: int = 2  # feed-forward hidden width / width
 
     def __post_init__(self):
         if self.os_encoding not in OS_ENCODINGS:

@@ -48,7 +48,7 @@ class TrainConfig:
     seed: int = 0
     basis: int = 512
     width: int = 128
-    depth: int = 4
+    depth: int = 3
     os_encoding: str = "onehot"
 
 

@@ -17,7 +17,7 @@ from typing import Callable
 import pyarrow as pa
 
 from seqgrasp_core.errors import SeqGraspError
-from seqgrasp_core.objects.mesh import demo_object_paths, mesh_paths_in
+from seqgrasp_core.objects.mesh import demo_object_paths, file_sha256, mesh_paths_in
 from seqgrasp_core.plugins.manager import Plugins
 from seqgrasp_core.runs.generate import GenerateRequest, SamplerChoice, run_generate
 from seqgrasp_core.runs.runfile import read_run
@@ -51,6 +51,7 @@ class EvalRequest:
     out: Path | None = None
     work_dir: Path = Path(".")
     sampler: SamplerChoice | None = None  # None: Algorithm 1's MALA
+    test_split_of: Path | None = None  # a dataset folder: only its test objects
 
 
 def draw_sequences(paths: list[Path], count: int, length: int, seed: int) -> list[list[Path]]:
@@ -58,6 +59,24 @@ def draw_sequences(paths: list[Path], count: int, length: int, seed: int) -> lis
     rng = random.Random(seed)
     length = min(length, len(paths))
     return [rng.sample(paths, length) for _ in range(count)]
+
+
+def test_objects(paths: list[Path], dataset: Path) -> list[Path]:
+    """The meshes of ``paths`` that are test objects of the dataset folder ``dataset``
+    (by content hash, from its manifest), so that a learned sampler is evaluated on
+    objects it never trained on."""
+    try:
+        objects = json.loads((Path(dataset) / "manifest.json").read_text())["objects"]
+    except (OSError, ValueError, KeyError):
+        raise SeqGraspError(f"{dataset} has no readable manifest.json",
+                            "give a folder built by `seqgrasp dataset build`") from None
+    test = {o["sha256"] for o in objects if o["split"] == "test"}
+    chosen = [p for p in paths if file_sha256(p) in test]
+    if not chosen:
+        raise SeqGraspError(f"none of the {len(paths)} meshes given is a test object of "
+                            f"{dataset}", "pass the folder the dataset was built from "
+                                          "with --objects")
+    return chosen
 
 
 def run_file(work_dir: Path, index: int) -> Path:
@@ -81,6 +100,8 @@ def run_eval(request: EvalRequest, plugins: Plugins,
         raise SeqGraspError(f"validator {validator.name!r} is not available",
                             validator.unavailable_hint)
     paths = mesh_paths_in(request.objects_dir) if request.objects_dir else demo_object_paths()
+    if request.test_split_of is not None:
+        paths = test_objects(paths, request.test_split_of)
     sequences = draw_sequences(paths, request.sequences, request.max_objects, request.seed)
     tables, step_seconds = [], {}
     for i, seq in enumerate(sequences):

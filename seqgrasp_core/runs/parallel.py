@@ -21,7 +21,7 @@ from seqgrasp_core.objects.mesh import load_object
 from seqgrasp_core.plugins.manager import load_plugins
 from seqgrasp_core.runs.weights import build_energy
 from seqgrasp_core.synthesis.sequence import GenerateConfig, ProgressFn, StepOutcome, generate
-from seqgrasp_core.system.workers import message_queue, usable_cores, worker_pool
+from seqgrasp_core.system.workers import deferred_signals, message_queue, usable_cores, worker_pool
 
 SHARD_SEED_STRIDE = 7919
 
@@ -94,7 +94,8 @@ def generate_in_workers(hand: str, objects, size_range, weights: dict, config: G
             for k, (size, start) in enumerate(zip(sizes, starts))]
     messages = message_queue()
     with worker_pool(len(jobs), _init_worker, (messages,)) as pool:
-        futures = [pool.submit(_run_shard, job) for job in jobs]
+        with deferred_signals():
+            futures = [pool.submit(_run_shard, job) for job in jobs]
         latest: dict[int, tuple] = {}
         while not all(f.done() for f in futures):
             if any(f.done() and f.exception() is not None for f in futures):

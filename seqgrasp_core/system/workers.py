@@ -121,17 +121,53 @@ def worker_pool(workers: int, initializer: Callable | None = None,
     pool.shutdown(wait=True)
 
 
+@contextmanager
+def deferred_signals(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
+                     ) -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then deliver them.
+
+    For ``pool.submit``: starting a worker writes its setup to a pipe, and an
+    interrupt in the middle of that write leaves the new worker half a message
+    (and a traceback on the terminal). Outside the main thread it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {s: signal.getsignal(s) for s in signums}
+    for s in signums:
+        signal.signal(s, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if received:
+            signal.raise_signal(received[0])
+
+
 def stop(pool: ProcessPoolExecutor) -> None:
     """Kill ``pool``'s workers now and drop its queued work."""
     # ``ProcessPoolExecutor`` gains ``kill_workers`` only in Python 3.14; before, the
     # processes are reachable only through this attribute.
     processes = list((getattr(pool, "_processes", None) or {}).values())
-    for process in processes:
-        if process.is_alive():
-            process.kill()
-    # With the workers dead the pool's manager thread ends at once; waiting for it
-    # here, not at interpreter exit, keeps its pipes from being written after closing.
-    pool.shutdown(wait=True, cancel_futures=True)
+    manager = getattr(pool, "_executor_manager_thread", None)
+    previous = threading.excepthook
+
+    def quiet(args):  # a worker killed while sending leaves the manager half a message
+        if args.thread is not manager:
+            previous(args)
+
+    threading.excepthook = quiet
+    try:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+        # With the workers dead the pool's manager thread ends at once; waiting for it
+        # here, not at interpreter exit, keeps its pipes from being written after closing.
+        pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        threading.excepthook = previous
     for process in processes:
         process.join(timeout=5)
 

@@ -17,7 +17,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from seqgrasp_core.system.workers import usable_cores, worker_pool
+from seqgrasp_core.system.workers import deferred_signals, usable_cores, worker_pool
 from seqgrasp_core.validation.convex import convex_pieces
 from seqgrasp_core.validation.interface import StepResult, Validator
 from seqgrasp_core.validation.kernels import library
@@ -222,7 +222,8 @@ def run_tasks(ctx: Context, tasks: list[StepTask], workers: int,
     os.environ.update({k: "1" for k in _BLAS_THREADS})
     with worker_pool(min(workers, len(chunks)), init_process, (ctx,)) as pool:
         try:
-            futures = {pool.submit(_validate_chunk, c): len(c) for c in chunks}
+            with deferred_signals():
+                futures = {pool.submit(_validate_chunk, c): len(c) for c in chunks}
         finally:
             for k, v in saved.items():
                 if v is None:
