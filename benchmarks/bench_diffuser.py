@@ -8,8 +8,9 @@ Prints, for B grasps (default 256) of one demo object:
 
 - the sampler alone: seconds for B grasps (the paper's SeqDiffuser: 0.8 s per 256 on
   an A100), median and best of ``--repeat`` calls, object features included;
-- one whole step of Algorithm 1 with the sampler in MALA's place (contacts, energy and,
-  with ``--refine-steps``, the penetration refinement included), as grasps per second;
+- one whole step of Algorithm 1 with the sampler in MALA's place (contacts, energy,
+  ``--sample-candidates``, ``--mala-steps`` and, for each ``--refine-steps``, the
+  penetration refinement included), as grasps per second;
 - the same step with the optimizer at its best preset (``--optimizer-steps`` MALA
   iterations, 3 candidates, 200 refinement steps), as grasps per second.
 
@@ -31,7 +32,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--sampler-steps", type=int, default=10)
     parser.add_argument("--solver", default="dpm++")
-    parser.add_argument("--refine-steps", type=int, nargs="+", default=[0, 100, 200])
+    parser.add_argument("--refine-steps", type=int, nargs="+", default=[0, 50, 200])
+    parser.add_argument("--sample-candidates", type=int, default=1)
+    parser.add_argument("--mala-steps", type=int, default=0)
     parser.add_argument("--optimizer-steps", type=int, default=6000)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
@@ -42,7 +45,7 @@ def main() -> None:
 
     from seqgrasp_core.diffuser.bundled import model_path
     from seqgrasp_core.diffuser.model import SURFACE_SAMPLES, SeqDiffuser
-    from seqgrasp_core.diffuser.proposer import diffuser_proposer
+    from seqgrasp_core.diffuser.proposer import SamplerSettings, diffuser_proposer
     from seqgrasp_core.hands.model import HandModel
     from seqgrasp_core.objects.mesh import (
         PAPER_SIZE_RANGE,
@@ -108,10 +111,12 @@ def main() -> None:
         return len(outcomes[0].sequence) / (time.perf_counter() - t0)
 
     for refine_steps in args.refine_steps:
-        proposer = diffuser_proposer(model, hand, energy.for_stage("optimize"), 6000,
-                                     args.sampler_steps, args.solver)
+        settings = SamplerSettings(args.sampler_steps, args.solver, args.sample_candidates,
+                                   args.mala_steps)
+        proposer = diffuser_proposer(model, hand, energy.for_stage("optimize"), 6000, settings)
         rate = one_step(refine_steps, proposer, steps=6000)
-        print(f"SeqDiffuser + {refine_steps:>3} refinement steps: {rate:8.1f} grasps/s")
+        print(f"SeqDiffuser, best of {args.sample_candidates}, {args.mala_steps} MALA + "
+              f"{refine_steps:>3} refinement steps: {rate:8.1f} grasps/s")
     if args.optimizer_steps:
         best = PRESETS["best"]
         rate = one_step(best["refine_steps"], candidates=best["candidates"])

@@ -18,6 +18,12 @@ ModelOpt = Annotated[Optional[Path], typer.Option(
 SamplerStepsOpt = Annotated[int, typer.Option(
     "--sampler-steps", min=1, help="Denoising steps per grasp.")]
 SolverOpt = Annotated[str, typer.Option("--solver", help="dpm++ (DPM-Solver++) or ddim.")]
+SampleCandidatesOpt = Annotated[int, typer.Option(
+    "--sample-candidates", min=1, help="Samples per sequence and object; the lowest-energy "
+                                       "one without a deep overlap is kept.")]
+MalaStepsOpt = Annotated[int, typer.Option(
+    "--mala-steps", min=0, help="MALA iterations from each kept sample, at the end of the "
+                                "optimizer's cooling schedule (0: none).")]
 
 
 @diffuser_app.command("train")
@@ -99,6 +105,8 @@ def sample(
         "--refine-steps", min=0, help="Penetration refinement steps after sampling (0: off).")] = 0,
     sampler_steps: SamplerStepsOpt = 10,
     solver: SolverOpt = "dpm++",
+    sample_candidates: SampleCandidatesOpt = 1,
+    mala_steps: MalaStepsOpt = 0,
     scale_objects: Annotated[bool, typer.Option(
         "--scale-objects", help="Scale each object's longest edge into 0.06–0.10 m (paper).")] = False,
     seed: SeedOpt = 0,
@@ -122,7 +130,8 @@ def sample(
     request = GenerateRequest(hand=hand, objects=object_, objects_dir=objects, object_count=first,
                               scale_objects=scale_objects, batch=batch, seed=seed, device=device,
                               out=out, refine_steps=refine_steps, candidates=1,
-                              sampler=SamplerChoice(model, sampler_steps, solver))
+                              sampler=SamplerChoice(model, sampler_steps, solver,
+                                                    sample_candidates, mala_steps))
     summary = run_generate(request, plugins)
     _print_summary(Console(stderr=True), summary)
 

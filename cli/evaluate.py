@@ -10,7 +10,7 @@ import typer
 
 from seqgrasp_core.system.workers import usable_cores
 
-from .diffuser import ModelOpt, SamplerStepsOpt, SolverOpt
+from .diffuser import MalaStepsOpt, ModelOpt, SampleCandidatesOpt, SamplerStepsOpt, SolverOpt
 from .errors import user_errors, warn_plugin_failures
 from .options import (
     BatchOpt,
@@ -61,6 +61,8 @@ def evaluate(
     model: ModelOpt = None,
     sampler_steps: SamplerStepsOpt = 10,
     solver: SolverOpt = "dpm++",
+    sample_candidates: SampleCandidatesOpt = 1,
+    mala_steps: MalaStepsOpt = 0,
 ) -> None:
     """The paper's experiment: SR %, penetration, time per 256 grasps, diversity."""
     from rich.console import Console
@@ -78,7 +80,7 @@ def evaluate(
         raise SeqGraspError(f"unknown --sampler {sampler!r}", "choose mala or diffuser")
     choice = None
     if sampler == "diffuser":
-        choice = SamplerChoice(model, sampler_steps, solver)
+        choice = SamplerChoice(model, sampler_steps, solver, sample_candidates, mala_steps)
         candidates, refine_steps = 1, refine_steps or 0
     chosen_candidates, chosen_refine = preset_choice(preset, candidates, refine_steps)
     settings = load_settings(config)
@@ -100,8 +102,9 @@ def evaluate(
                               sampler=choice, test_split_of=test_split_of)
         report = run_eval(request, plugins, on_sequence=lambda i, n, names: console.print(
             f"sequence {i + 1}/{n}: {names}"))
-    how = (f"SeqDiffuser, {sampler_steps} {solver} steps, {chosen_refine} refinement steps"
-           if choice else f"{steps} steps")
+    how = (f"SeqDiffuser, {sampler_steps} {solver} steps, best of {sample_candidates}, "
+           f"{mala_steps} MALA and {chosen_refine} refinement steps" if choice
+           else f"{steps} steps")
     table = Table(title=f"{hand}: {sequences} sequences × {batch} grasps, {how}")
     for col in ("objects", "grasps", "SR %", "max pen. mm", "hand pen. mm", "s per 256",
                 "diversity rad"):

@@ -217,3 +217,29 @@ def test_a_model_for_another_hand_is_refused(tiny_model, tmp_path, plugins):
     junk = CliRunner().invoke(app, ["diffuser", "sample", "--model", str(tmp_path / "junk.pt"),
                                     "--out", str(tmp_path / "y.parquet")])
     assert junk.exit_code == 2 and "is not a SeqDiffuser model file" in junk.output
+
+
+def test_candidates_and_mala_polish_keep_the_sequence_rules(tiny_model, tmp_path):
+    from seqgrasp_core.diffuser.proposer import polish_config
+    from seqgrasp_core.synthesis.mala import MalaConfig
+
+    polish = polish_config(50)
+    reference = MalaConfig()
+    assert polish.steps == 50 and polish.step_size == reference.step_size_at(5400)
+    assert polish.temperature < reference.temperature / 100  # cooled: settles, not searches
+    out = tmp_path / "polished.parquet"
+    result = CliRunner().invoke(app, ["diffuser", "sample", "--model", str(tiny_model),
+                                      "--object", str(_demo("box")), "--object",
+                                      str(_demo("can")), "--batch", "4", "--scale-objects",
+                                      "--sample-candidates", "3", "--mala-steps", "5",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table, metadata = read_run(out)
+    assert metadata["sampler"]["candidates"] == 3 and metadata["sampler"]["mala_steps"] == 5
+    rows = {(r["sequence_id"], r["step"]): r for r in table.to_pylist()}
+    assert len(rows) == 8  # one grasp kept per sequence and step
+    for (seq, step), row in rows.items():
+        if step == 2:
+            frozen = ~np.asarray(row["joint_mask"])
+            assert np.array_equal(np.asarray(row["joints"])[frozen],
+                                  np.asarray(rows[(seq, 1)]["joints"])[frozen])

@@ -149,7 +149,8 @@ def _sampler_record(choice: SamplerChoice | None) -> dict:
     if choice is None:
         return {"name": "mala"}
     return {"name": "diffuser", "model": str(choice.model) if choice.model else "bundled",
-            "steps": choice.steps, "solver": choice.solver}
+            "steps": choice.steps, "solver": choice.solver, "candidates": choice.candidates,
+            "mala_steps": choice.mala_steps}
 
 
 def _nan_as_null(value):

@@ -89,11 +89,14 @@ class GenerateRequest:
 @dataclass(frozen=True)
 class SamplerChoice:
     """A learned sampler in MALA's place: SeqDiffuser's ``model`` file (None: the one
-    bundled for the hand), ``steps`` denoising steps of ``solver``."""
+    bundled for the hand), ``steps`` denoising steps of ``solver``, the best of
+    ``candidates`` samples kept, then ``mala_steps`` of MALA from it."""
 
     model: Path | None = None
     steps: int = 10
     solver: str = "dpm++"
+    candidates: int = 1
+    mala_steps: int = 0
 
 
 def _load_model(choice: SamplerChoice, hand_name: str, device: torch.device):
@@ -102,8 +105,9 @@ def _load_model(choice: SamplerChoice, hand_name: str, device: torch.device):
     from seqgrasp_core.diffuser.model import SeqDiffuser, make_solver
 
     make_solver(choice.solver)  # an unknown solver fails here, before any work
-    if choice.steps < 1:
-        raise SeqGraspError("--sampler-steps must be at least 1", "e.g. --sampler-steps 10")
+    if choice.steps < 1 or choice.candidates < 1 or choice.mala_steps < 0:
+        raise SeqGraspError("--sampler-steps and --candidates must be at least 1, "
+                            "--mala-steps at least 0", "e.g. --sampler-steps 10")
     return SeqDiffuser.load(choice.model or model_path(hand_name), hand=hand_name,
                             device=str(device))
 
@@ -111,12 +115,15 @@ def _load_model(choice: SamplerChoice, hand_name: str, device: torch.device):
 def _diffuser(choice: SamplerChoice, model, hand: HandModel, energy, config
               ) -> tuple[object, dict]:
     """SeqDiffuser's proposer for ``hand`` and the run file's record of it."""
-    from seqgrasp_core.diffuser.proposer import diffuser_proposer
+    from seqgrasp_core.diffuser.proposer import SamplerSettings, diffuser_proposer
 
+    settings = SamplerSettings(choice.steps, choice.solver, choice.candidates,
+                               choice.mala_steps, config.candidate_depth_limit)
     proposer = diffuser_proposer(model, hand, energy.for_stage("optimize"), config.mala.steps,
-                                 choice.steps, choice.solver)
+                                 settings)
     return proposer, {"name": "diffuser", "model": model.record.get("file"),
                       "steps": choice.steps, "solver": choice.solver,
+                      "candidates": choice.candidates, "mala_steps": choice.mala_steps,
                       "dataset": model.record.get("dataset")}
 
 

@@ -119,16 +119,18 @@ def step_limits(ctx: StepContext, pose: torch.Tensor, move_base: bool = True
 def optimize(energy: WeightedEnergy, ctx: StepContext, pose: torch.Tensor,
              os_index: torch.Tensor, config: MalaConfig, generator: torch.Generator,
              progress: Callable[[int, torch.Tensor], None] | None = None,
-             progress_every: int = 25) -> OptimizationResult:
+             progress_every: int = 25, contacts: torch.Tensor | None = None
+             ) -> OptimizationResult:
     """Run annealed MALA on ``pose`` ``(B, 9+K)`` with joint masks ``ctx.active``.
 
-    ``os_index`` ``(B,)`` selects each sequence's contact pools. ``progress(step,
-    energy)`` is called at the start and every ``progress_every`` steps.
+    ``os_index`` ``(B,)`` selects each sequence's contact pools; the first contacts
+    ``(B, 2)`` are drawn from them unless given. ``progress(step, energy)`` is called
+    at the start and every ``progress_every`` steps.
     """
     b, d = pose.shape
     movable, lower, upper = step_limits(ctx, pose)
     sampler = ContactSampler(ctx, os_index, generator)
-    contacts = sampler.sample()
+    contacts = sampler.sample() if contacts is None else contacts
     pose = pose.detach().clone()
     e, terms, grad = evaluate(energy, ctx, pose, contacts, 0, config.steps)
     names = list(terms)
