@@ -48,6 +48,25 @@ def test_synth_writes_watertight_paper_sized_objects(synth_set):
     assert len({o["family"] for o in catalog["objects"]}) >= 3
 
 
+def _shape(mesh) -> np.ndarray:
+    """Pose- and scale-free shape numbers: the two smaller principal moments of inertia
+    over the largest (elongation, flatness) and the volume over the convex hull's
+    (1 for a convex solid, less for a torus, a cup or a bent tube)."""
+    moments = np.sort(mesh.principal_inertia_components)
+    return np.array([moments[0] / moments[2], moments[1] / moments[2],
+                     mesh.volume / mesh.convex_hull.volume])
+
+
+def test_synth_objects_differ_in_shape(synth_set):
+    shapes = [_shape(read_mesh(p)) for p in sorted(synth_set.glob("*.stl"))]
+    closest = min(np.abs(a - b).max() for i, a in enumerate(shapes) for b in shapes[i + 1:])
+    assert closest > 0.05  # no two objects alike in proportions and convexity
+    convexity = [s[2] for s in shapes]
+    assert max(convexity) > 0.95 and min(convexity) < 0.6  # convex ones and hollow ones
+    elongation = [s[0] for s in shapes]
+    assert max(elongation) - min(elongation) > 0.3  # long thin ones and compact ones
+
+
 def test_the_same_seed_writes_the_same_bytes(synth_set, tmp_path):
     assert _run("objects", "synth", "-n", 6, "--seed", 7, "--out", tmp_path / "a").exit_code == 0
     assert _files(tmp_path / "a") == _files(synth_set)
