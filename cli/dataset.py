@@ -54,6 +54,9 @@ def build(
     from seqgrasp_core.dataset.unit import UnitSettings
     from seqgrasp_core.runs.settings import load_settings, preset_choice
 
+    from seqgrasp_core.plugins.manager import load_plugins
+
+    load_plugins().hand(hand)  # an unknown hand fails here, not in every unit
     candidates, refine_steps = preset_choice(preset, None, None)
     request = BuildRequest(
         objects_dir=objects, out=out, sets=sets, permutations=permutations,

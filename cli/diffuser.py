@@ -108,7 +108,9 @@ def sample(
     sample_candidates: SampleCandidatesOpt = 1,
     mala_steps: MalaStepsOpt = 0,
     scale_objects: Annotated[bool, typer.Option(
-        "--scale-objects", help="Scale each object's longest edge into 0.06–0.10 m (paper).")] = False,
+        "--scale-objects/--no-scale-objects",
+        help="Scale each object's longest edge into 0.06–0.10 m, as the training objects "
+             "were (off: the file's units are metres).")] = True,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
     out: Annotated[Path, typer.Option("--out", help="Run file to write (Parquet).")] = Path("run.parquet"),

@@ -80,6 +80,9 @@ def evaluate(
         raise SeqGraspError(f"unknown --sampler {sampler!r}", "choose mala or diffuser")
     choice = None
     if sampler == "diffuser":
+        if candidates is not None:
+            raise SeqGraspError("--candidates is the optimizer's; with --sampler diffuser "
+                                "use --sample-candidates", "e.g. --sample-candidates 4")
         choice = SamplerChoice(model, sampler_steps, solver, sample_candidates, mala_steps)
         candidates, refine_steps = 1, refine_steps or 0
     chosen_candidates, chosen_refine = preset_choice(preset, candidates, refine_steps)

@@ -188,6 +188,18 @@ def test_a_lost_or_truncated_shard_is_rebuilt_not_read(objects, built, tmp_path)
     other = CliRunner().invoke(app, _build_args(objects, out, "--workers", "1", "--batch", "9"))
     assert other.exit_code == 2 and "holds a build with other settings" in other.output
 
+    changed = tmp_path / "changed"
+    shutil.copytree(objects, changed)
+    first = sorted(changed.glob("*.stl"))[0]
+    first.write_bytes(sorted(changed.glob("*.stl"))[1].read_bytes())
+    surfaces = (out / "objects.parquet").read_bytes()
+    mixed = CliRunner().invoke(app, _build_args(changed, out, "--workers", "2"))
+    assert mixed.exit_code == 2 and "holds a build of other objects" in mixed.output
+    assert (out / "objects.parquet").read_bytes() == surfaces  # nothing rewritten
+    unknown = CliRunner().invoke(app, _build_args(objects, tmp_path / "x", "--hand", "allegr0"))
+    assert unknown.exit_code == 2 and "allegr0" in unknown.output
+    assert not (tmp_path / "x").exists()
+
 
 @pytest.mark.slow
 def test_stats_equal_counts_recomputed_from_the_shards(built, allegro_spec):

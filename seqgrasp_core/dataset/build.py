@@ -58,11 +58,11 @@ Progress = Callable[[int, int, int], None]
 def build(request: BuildRequest, progress: Progress | None = None) -> dict:
     """Run every unit of the plan not yet on disk; returns the manifest."""
     prepare_output(Path(request.out) / "manifest.json")
-    objects = _objects(request)
+    settings = _settings(request)
+    done = finished_units(request.out, settings)  # before anything is written
+    objects = _objects(request, resuming=bool(done))
     units = plan_units(objects, request.sets, request.permutations, request.objects_per_set,
                        request.seed)
-    settings = _settings(request)
-    done = finished_units(request.out, settings)
     manifest = {"version": __version__, "settings": {**settings, "sets": request.sets},
                 "units": len(units),
                 "objects": [dataclasses.asdict(o) for o in objects],
@@ -76,15 +76,20 @@ def build(request: BuildRequest, progress: Progress | None = None) -> dict:
     return manifest
 
 
-def _objects(request: BuildRequest) -> list[ObjectEntry]:
+def _objects(request: BuildRequest, resuming: bool) -> list[ObjectEntry]:
     """The folder's meshes, each checked (a bad one stops the build before any unit),
-    split; their surface samples written to ``objects.parquet`` once."""
+    split; their surface samples written to ``objects.parquet`` once. A build with
+    finished units resumes only with the same meshes (its units and split name them)."""
     paths = mesh_paths_in(request.objects_dir)
     known = object_surfaces(request.out)
     hashes = {p.stem: file_sha256(p) for p in paths}
     if known is not None and {k: v[0] for k, v in known.items()} == hashes:
         return split_objects([(p.stem, p.name, hashes[p.stem], known[p.stem][1])
                               for p in paths], request.seed)
+    if resuming:
+        raise SeqGraspError(f"{request.out} holds a build of other objects than the meshes "
+                            f"in {request.objects_dir}",
+                            "resume with the same objects folder, or build into another --out")
     loaded = [load_object(p, size_range=PAPER_SIZE_RANGE, surface_points=SURFACE_SAMPLES)
               for p in paths]
     entries = split_objects([(o.object_id, Path(o.source).name, o.sha256, o.scale)
@@ -123,14 +128,11 @@ def _run(request: BuildRequest, todo: list[Unit], objects: list[ObjectEntry], ma
                             RAY_HINT) from None
     started_here = not ray.is_initialized()
     reaper = None
-    if started_here:
-        if request.address:
-            ray.init(address=request.address, log_to_driver=False, logging_level=logging.ERROR)
-        else:  # Ray's node agents outlive a driver killed outright: the reaper ends them
-            reaper = start_reaper()
-            ray.init(address="local", num_cpus=request.workers, include_dashboard=False,
-                     log_to_driver=False, logging_level=logging.ERROR)
     try:
+        if started_here:
+            if not request.address:  # Ray's node agents outlive a driver killed outright
+                reaper = start_reaper()
+            _start_ray(ray, request)
         folder = Path(request.objects_dir)
         meshes = ray.put({o.object_id: (o.file, (folder / o.file).read_bytes())
                           for o in objects})
@@ -139,7 +141,7 @@ def _run(request: BuildRequest, todo: list[Unit], objects: list[ObjectEntry], ma
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             unit = pending.pop(ready[0])
-            table, counts = ray.get(ready[0])
+            table, counts = _result(ray, ready[0], unit)
             record = {**unit.as_dict(), "rows": table.num_rows, "counts": counts,
                       "settings": _settings(request)}
             write_shard(request.out, unit.index, table, record)
@@ -153,6 +155,34 @@ def _run(request: BuildRequest, todo: list[Unit], objects: list[ObjectEntry], ma
         if reaper is not None:
             reaper.kill()
             reaper.wait()
+
+
+def _result(ray, ref, unit: Unit):
+    """A finished unit's ``(table, counts)``; a failed one as one line."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, SeqGraspError):
+            raise cause from None
+        raise SeqGraspError(f"unit {unit.index} failed: {type(cause).__name__}: {cause}",
+                            "the finished units are kept; fix the cause and run the same "
+                            "command again") from None
+
+
+def _start_ray(ray, request: BuildRequest) -> None:
+    """Ray in this process with ``workers`` CPUs, or connected to ``address``."""
+    try:
+        if request.address:
+            ray.init(address=request.address, log_to_driver=False, logging_level=logging.ERROR)
+        else:
+            ray.init(address="local", num_cpus=request.workers, include_dashboard=False,
+                     log_to_driver=False, logging_level=logging.ERROR)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = request.address or "this machine"
+        raise SeqGraspError(f"could not start Ray on {where}: {str(exc).splitlines()[0]}",
+                            "check --address (ray://HOST:10001 or auto, with `ray start` "
+                            "run there)") from None
 
 
 def _unit_task(unit: Unit, meshes: dict, config: UnitSettings):

@@ -50,7 +50,8 @@ def dataset_stats(root: str | Path) -> dict:
     for record in records.values():
         for step, cells in record["counts"].items():
             by_n = grasped.setdefault(step, {"tried": 0, "held": 0, "consumed": 0})
-            for space, (tried, held, consumed) in cells.items():
+            for space, (tried, held, *rest) in cells.items():
+                consumed = rest[0] if rest else 0  # shards from before consumption counts
                 cell = spaces.setdefault(space, {"held": 0, "tried": 0})
                 cell["tried"] += tried
                 cell["held"] += held

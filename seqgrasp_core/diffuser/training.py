@@ -108,7 +108,8 @@ def load_split(root: Path, split: str, spaces: tuple[str, ...], joints: int,
         raise SeqGraspError(f"{root} uses opposition spaces the hand lacks: {unknown}",
                             "train for the hand the dataset was built with")
     ids = sorted(set(table.column("object_id").to_pylist()))
-    item = torch.tensor([ids.index(o) for o in table.column("object_id").to_pylist()])
+    position = {o: i for i, o in enumerate(ids)}
+    item = torch.tensor([position[o] for o in table.column("object_id").to_pylist()])
     os_index = torch.tensor([spaces.index(n) for n in names])
     pose = torch.tensor(np.stack(table.column("pose").to_numpy(zero_copy_only=False)),
                         dtype=torch.float64)
@@ -162,7 +163,9 @@ def train(root: Path, out: Path, hand: str, spaces: tuple[str, ...], joints: int
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     ema = EMA(net, beta=config.ema_beta, update_after_step=100, update_every=1)
-    features = model.features(data.surfaces.reshape(-1, *data.surfaces.shape[2:]).to(device))
+    surfaces = data.surfaces.reshape(-1, *data.surfaces.shape[2:])
+    features = torch.cat([model.features(chunk.to(device))  # in chunks: cdist is P × N each
+                          for chunk in surfaces.split(64)])
     x = normalizer(data.x).to(device)  # (R, N, D)
     k = data.k.to(device)
     schedule = training_schedule()
@@ -222,14 +225,15 @@ def _test_loss(model: SeqDiffuser, root: Path, turns: torch.Tensor, device: str,
     except SeqGraspError:
         return None
     net = model.network
-    features = model.features(data.surfaces[:, 0].to(device))
+    features = torch.cat([model.features(chunk.to(device))
+                          for chunk in data.surfaces[:, 0].split(64)])
     x = model.normalizer(data.x[0]).to(device)
     generator = torch.Generator().manual_seed(config.seed + 1)
-    losses = [float(_loss(net, training_schedule(), x[i:i + 1024], data.k[i:i + 1024].to(device),
-                          data.os_index[i:i + 1024].to(device), features,
-                          data.item[i:i + 1024], generator))
-              for i in range(0, data.rows, 1024)]
-    return round(float(np.mean(losses)), 5)
+    total = sum(float(_loss(net, training_schedule(), x[i:i + 1024],
+                            data.k[i:i + 1024].to(device), data.os_index[i:i + 1024].to(device),
+                            features, data.item[i:i + 1024], generator))
+                * len(x[i:i + 1024]) for i in range(0, data.rows, 1024))
+    return round(total / data.rows, 5)
 
 
 def _dataset_record(root: Path, data: GraspData) -> dict:
@@ -242,9 +246,16 @@ def _dataset_record(root: Path, data: GraspData) -> dict:
             "units": len(manifest.get("finished", [])), "settings": manifest.get("settings")}
 
 
+def _resume_key(record: dict) -> str:
+    """What a checkpoint must share to be resumed: all but ``epochs`` (a training
+    can be extended by running it again with more)."""
+    training = {k: v for k, v in record["training"].items() if k != "epochs"}
+    return json.dumps({**record, "training": training}, sort_keys=True)
+
+
 def _checkpoint(path: Path, record: dict, epoch: int, losses: list[float], net, optimizer,
                 ema, generator: torch.Generator) -> None:
-    state = {"record": json.dumps(record, sort_keys=True), "epoch": epoch, "losses": losses,
+    state = {"record": _resume_key(record), "epoch": epoch, "losses": losses,
              "net": net.state_dict(), "optimizer": optimizer.state_dict(),
              "ema": ema.state_dict(), "generator": generator.get_state()}
     atomic_write_bytes(path, lambda tmp: torch.save(state, tmp))
@@ -260,7 +271,7 @@ def _resume(path: Path, record: dict, net, optimizer, ema, generator: torch.Gene
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:
         return 0, []  # a checkpoint that does not read is not resumed from
-    if state.get("record") != json.dumps(record, sort_keys=True):
+    if state.get("record") != _resume_key(record):
         raise SeqGraspError(f"{path} holds another training (other data or settings)",
                             "use the same settings to resume, or delete the checkpoint")
     net.load_state_dict(state["net"])

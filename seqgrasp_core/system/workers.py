@@ -134,7 +134,7 @@ def deferred_signals(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
         yield
         return
     received: list[int] = []
-    previous = {s: signal.getsignal(s) for s in signums}
+    previous = {s: signal.getsignal(s) or signal.SIG_DFL for s in signums}  # None: set in C
     for s in signums:
         signal.signal(s, lambda signum, frame: received.append(signum))
     try:
