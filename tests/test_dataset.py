@@ -133,7 +133,8 @@ def _session(sid: int) -> list[int]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
-def test_a_build_killed_part_way_resumes_to_the_same_shards(objects, built, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_build_killed_part_way_resumes_to_the_same_shards(objects, built, tmp_path, sig):
     out = tmp_path / "killed"
     args = _build_args(objects, out, "--workers", "1")
     proc = subprocess.Popen([sys.executable, "-c", "from seqgrasp_cli.main import app; app()",
@@ -144,8 +145,10 @@ def test_a_build_killed_part_way_resumes_to_the_same_shards(objects, built, tmp_
         assert proc.poll() is None, proc.communicate()[1][-500:]
         assert time.monotonic() < deadline, "no unit finished in 3 minutes"
         time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    os.kill(proc.pid, sig)
+    _, err = proc.communicate(timeout=20)
+    if sig == signal.SIGTERM:  # a clean stop: one line, the usual exit code
+        assert proc.returncode == 143 and err.strip().splitlines()[-1] == "terminated", err
     deadline = time.monotonic() + 20
     while (alive := _session(proc.pid)) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import logging
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -139,7 +141,10 @@ def _run(request: BuildRequest, todo: list[Unit], objects: list[ObjectEntry], ma
         task = ray.remote(num_cpus=1)(_unit_task)
         pending = {task.remote(u, meshes, request.unit): u for u in todo}
         while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
+            # Short waits: Python runs a Ctrl-C's handler only between them.
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            if not ready:
+                continue
             unit = pending.pop(ready[0])
             table, counts = _result(ray, ready[0], unit)
             record = {**unit.as_dict(), "rows": table.num_rows, "counts": counts,
@@ -171,7 +176,11 @@ def _result(ray, ref, unit: Unit):
 
 
 def _start_ray(ray, request: BuildRequest) -> None:
-    """Ray in this process with ``workers`` CPUs, or connected to ``address``."""
+    """Ray in this process with ``workers`` CPUs, or connected to ``address``.
+
+    ``ray.init`` replaces the process's SIGTERM handler with one that dumps a stack
+    trace and dies; the handler it found (the command's clean stop) is put back."""
+    on_term = signal.getsignal(signal.SIGTERM)
     try:
         if request.address:
             ray.init(address=request.address, log_to_driver=False, logging_level=logging.ERROR)
@@ -183,6 +192,8 @@ def _start_ray(ray, request: BuildRequest) -> None:
         raise SeqGraspError(f"could not start Ray on {where}: {str(exc).splitlines()[0]}",
                             "check --address (ray://HOST:10001 or auto, with `ray start` "
                             "run there)") from None
+    if on_term is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_term)
 
 
 def _unit_task(unit: Unit, meshes: dict, config: UnitSettings):
