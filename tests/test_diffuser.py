@@ -243,3 +243,20 @@ def test_candidates_and_mala_polish_keep_the_sequence_rules(tiny_model, tmp_path
             frozen = ~np.asarray(row["joint_mask"])
             assert np.array_equal(np.asarray(row["joints"])[frozen],
                                   np.asarray(rows[(seq, 1)]["joints"])[frozen])
+
+
+def test_the_bundled_allegro_model_samples_out_of_the_box(tmp_path):
+    from seqgrasp_core.diffuser.bundled import model_path
+
+    model = SeqDiffuser.load(model_path("allegro"), hand="allegro")
+    assert model.record["dataset"]["folder"] == "seqdataset-allegro"
+    assert model.record["training"]["test loss"] is not None
+    out = tmp_path / "bundled.parquet"
+    result = CliRunner().invoke(app, ["diffuser", "sample", "--first", "2", "--batch", "4",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert read_run(out)[0].num_rows >= 4
+    shadow = CliRunner().invoke(app, ["diffuser", "sample", "--hand", "shadow", "--out",
+                                      str(tmp_path / "s.parquet")])
+    assert shadow.exit_code == 2 and "no SeqDiffuser model ships for the 'shadow' hand" \
+        in shadow.output

@@ -142,7 +142,11 @@ def _run(request: BuildRequest, todo: list[Unit], objects: list[ObjectEntry], ma
         pending = {task.remote(u, meshes, request.unit): u for u in todo}
         while pending:
             # Short waits: Python runs a Ctrl-C's handler only between them.
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            try:
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            except KeyboardInterrupt:
+                _Relayed.reraise()  # SIGTERM's own exception, if that is what it was
+                raise
             if not ready:
                 continue
             unit = pending.pop(ready[0])
@@ -192,8 +196,30 @@ def _start_ray(ray, request: BuildRequest) -> None:
         raise SeqGraspError(f"could not start Ray on {where}: {str(exc).splitlines()[0]}",
                             "check --address (ray://HOST:10001 or auto, with `ray start` "
                             "run there)") from None
-    if on_term is not None and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_term)
+    if callable(on_term) and threading.current_thread() is threading.main_thread():
+        _Relayed.received = False
+        signal.signal(signal.SIGTERM, _Relayed(on_term))
+
+
+class _Relayed:
+    """A SIGTERM handler that notes the signal before running ``handler``: an
+    exception raised inside Ray's blocking calls reaches the caller as a plain
+    KeyboardInterrupt, and :meth:`reraise` then raises the handler's own again."""
+
+    received = False
+
+    def __init__(self, handler):
+        self.handler = handler
+
+    def __call__(self, signum, frame):
+        _Relayed.received = True
+        self.handler(signum, frame)
+
+    @classmethod
+    def reraise(cls) -> None:
+        handler = signal.getsignal(signal.SIGTERM)
+        if cls.received and isinstance(handler, cls):
+            handler.handler(signal.SIGTERM, None)
 
 
 def _unit_task(unit: Unit, meshes: dict, config: UnitSettings):
