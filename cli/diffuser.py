@@ -8,7 +8,16 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import user_errors, warn_plugin_failures
-from .options import BatchOpt, DeviceOpt, HandOpt, SeedOpt
+from .options import (
+    BatchOpt,
+    DeviceOpt,
+    FirstOpt,
+    HandOpt,
+    ObjectOpt,
+    ObjectsDirOpt,
+    SeedOpt,
+    check_one_object_source,
+)
 
 diffuser_app = typer.Typer(help="SeqDiffuser: train and sample the learned sampler.",
                            no_args_is_help=True)
@@ -94,12 +103,9 @@ def train(
 def sample(
     model: ModelOpt = None,
     hand: HandOpt = "allegro",
-    object_: Annotated[Optional[list[Path]], typer.Option(
-        "--object", help="Mesh file to grasp, in order (repeat). Default: the demo objects.")] = None,
-    objects: Annotated[Optional[Path], typer.Option(
-        "--objects", help="Folder of meshes: grasp them in name order (instead of --object).")] = None,
-    first: Annotated[Optional[int], typer.Option(
-        "--first", min=1, help="Use only the first N objects of the sequence.")] = None,
+    object_: ObjectOpt = None,
+    objects: ObjectsDirOpt = None,
+    first: FirstOpt = None,
     batch: BatchOpt = 256,
     refine_steps: Annotated[int, typer.Option(
         "--refine-steps", min=0, help="Penetration refinement steps after sampling (0: off).")] = 0,
@@ -119,14 +125,12 @@ def sample(
     run file that `validate`, `eval`, `show` and `replay` read like any other."""
     from rich.console import Console
 
-    from seqgrasp_core.errors import SeqGraspError
     from seqgrasp_core.plugins.manager import load_plugins
     from seqgrasp_core.runs.generate import GenerateRequest, SamplerChoice, run_generate
 
     from .generate import _print_summary
 
-    if object_ and objects is not None:
-        raise SeqGraspError("--object and --objects both given", "give the files or a folder")
+    check_one_object_source(object_, objects)
     plugins = load_plugins()
     warn_plugin_failures(plugins)
     request = GenerateRequest(hand=hand, objects=object_, objects_dir=objects, object_count=first,

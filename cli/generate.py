@@ -14,24 +14,25 @@ from .options import (
     ConfigOpt,
     DeviceOpt,
     EnergyOpt,
+    FirstOpt,
     HandOpt,
+    ObjectOpt,
+    ObjectsDirOpt,
     OptionOpt,
     PresetOpt,
     RefineOpt,
     SeedOpt,
     StepsOpt,
+    check_one_object_source,
 )
 
 
 @user_errors
 def generate(
     hand: HandOpt = "allegro",
-    object_: Annotated[Optional[list[Path]], typer.Option(
-        "--object", help="Mesh file to grasp, in order (repeat). Default: the demo objects.")] = None,
-    objects: Annotated[Optional[Path], typer.Option(
-        "--objects", help="Folder of meshes: grasp them in name order (instead of --object).")] = None,
-    first: Annotated[Optional[int], typer.Option(
-        "--first", min=1, help="Use only the first N objects of the sequence.")] = None,
+    object_: ObjectOpt = None,
+    objects: ObjectsDirOpt = None,
+    first: FirstOpt = None,
     preset: PresetOpt = "best",
     candidates: CandidatesOpt = None,
     refine_steps: RefineOpt = None,
@@ -55,14 +56,12 @@ def generate(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from seqgrasp_core.errors import SeqGraspError
     from seqgrasp_core.plugins.manager import load_plugins
     from seqgrasp_core.runs.generate import GenerateRequest, run_generate
     from seqgrasp_core.runs.settings import load_settings, preset_choice
     from seqgrasp_core.system.options import parse_options
 
-    if object_ and objects is not None:
-        raise SeqGraspError("--object and --objects both given", "give the files or a folder")
+    check_one_object_source(object_, objects)
     chosen_candidates, chosen_refine = preset_choice(preset, candidates, refine_steps)
     settings = load_settings(config)
     plugins = load_plugins()

@@ -44,3 +44,17 @@ EnergyOpt = Annotated[Optional[list[str]], typer.Option(
     "--energy", help="Override a term's weight: NAME=WEIGHT (0 disables it; `seqgrasp "
                      "energies` lists the terms, e.g. ohp=0 leaves the refinement's "
                      "object-into-hand term out).")]
+ObjectOpt = Annotated[Optional[list[Path]], typer.Option(
+    "--object", help="Mesh file to grasp, in order (repeat). Default: the demo objects.")]
+ObjectsDirOpt = Annotated[Optional[Path], typer.Option(
+    "--objects", help="Folder of meshes: grasp them in name order (instead of --object).")]
+FirstOpt = Annotated[Optional[int], typer.Option(
+    "--first", min=1, help="Use only the first N objects of the sequence.")]
+
+
+def check_one_object_source(object_: list[Path] | None, objects: Path | None) -> None:
+    """Refuse ``--object`` and ``--objects`` together."""
+    if object_ and objects is not None:
+        from seqgrasp_core.errors import SeqGraspError
+
+        raise SeqGraspError("--object and --objects both given", "give the files or a folder")

@@ -130,6 +130,7 @@ def _run(request: BuildRequest, todo: list[Unit], objects: list[ObjectEntry], ma
                             RAY_HINT) from None
     started_here = not ray.is_initialized()
     reaper = None
+    settings = _settings(request)  # what each shard records
     try:
         if started_here:
             if not request.address:  # Ray's node agents outlive a driver killed outright
@@ -152,7 +153,7 @@ def _run(request: BuildRequest, todo: list[Unit], objects: list[ObjectEntry], ma
             unit = pending.pop(ready[0])
             table, counts = _result(ray, ready[0], unit)
             record = {**unit.as_dict(), "rows": table.num_rows, "counts": counts,
-                      "settings": _settings(request)}
+                      "settings": settings}
             write_shard(request.out, unit.index, table, record)
             done[unit.index] = record
             _record(request.out, manifest, done)

@@ -95,10 +95,10 @@ class SeqDiffuser:
         k = self.layout.selection(joint_mask.cpu()).to(device).bool()
         noise = torch.randn(cond.shape, generator=generator).to(device)
         x = torch.where(k, noise * scheduler.init_noise_sigma, cond)
-        os_dev = os_index.to(device)
+        os_dev, k_values = os_index.to(device), k.float()
         alphas = scheduler.alphas_cumprod.to(device)
         for t in scheduler.timesteps:
-            eps = self.network(x, k.float(), t.expand(b).to(device), tokens, os_dev)
+            eps = self.network(x, k_values, t.expand(b).to(device), tokens, os_dev)
             eps = _clipped_noise(eps, x, alphas[t])
             x = torch.where(k, scheduler.step(eps, t, x).prev_sample, cond)
         g = self.normalizer.inverse(x)
