@@ -25,6 +25,7 @@ def _emit(rows: list[dict], title: str, as_json: bool, key: str) -> None:
         typer.echo(json.dumps({key: rows}, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title)
@@ -32,7 +33,7 @@ def _emit(rows: list[dict], title: str, as_json: bool, key: str) -> None:
     for col in columns:
         table.add_column(col.replace("_", " "))
     for row in rows:
-        table.add_row(*[", ".join(map(str, v)) if isinstance(v, list) else str(v)
+        table.add_row(*[escape(", ".join(map(str, v)) if isinstance(v, list) else str(v))
                         for v in row.values()])
     Console().print(table)
 

@@ -40,10 +40,14 @@ import numpy as np
 
 from seqgrasp_core.errors import HandSpecError
 from seqgrasp_core.hands.primitives import Primitive, read_collision_primitives
+from seqgrasp_core.hands.spec import check_known_keys
 from seqgrasp_core.system.outputs import atomic_write_bytes
 
 PROBE = 0.002     # inside/outside probe distance along the normal (m)
 BURIED = 0.0002   # a sample deeper than this inside another primitive is dropped (m)
+RULE_FILE_KEYS = ("spacing_mm", "group")
+RULE_KEYS = ("name", "links", "direction", "max_angle", "frame", "min", "max")
+FRAMES = ("link", "root")
 
 
 @dataclass(frozen=True)
@@ -79,22 +83,35 @@ def parse_axis(text: str) -> tuple[float, float, float]:
 
 
 def load_rules(path: str | Path) -> tuple[list[FacingRule], float | None]:
-    """``(rules, spacing in metres or None)`` from a TOML rule file."""
+    """``(rules, spacing in metres or None)`` from a TOML rule file.
+
+    Read strictly: an unknown key (at the top level or in a ``[[group]]``) and a
+    ``frame`` other than ``"link"`` or ``"root"`` are a :class:`HandSpecError`."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise HandSpecError(f"cannot read rule file {path}: {exc}",
                             "see docs/writing-a-hand-plugin.md for the format") from None
+    check_known_keys(path.name, "at the top level", data, RULE_FILE_KEYS)
+    entries = data.get("group", [])
+    if not (isinstance(entries, list) and all(isinstance(e, dict) for e in entries)):
+        raise HandSpecError(f"rule file {path.name}: `group` is not an array of tables",
+                            "write each group as a [[group]] table")
     rules = []
-    for i, entry in enumerate(data.get("group", [])):
+    for i, entry in enumerate(entries):
+        check_known_keys(path.name, f"in [[group]] {i + 1}", entry, RULE_KEYS)
+        frame = entry.get("frame", "link")
+        if frame not in FRAMES:
+            raise HandSpecError(f"{path.name}: [[group]] {i + 1} has frame = {frame!r}",
+                                'use frame = "link" (the default) or frame = "root"')
         try:
             direction = entry["direction"]
             direction = parse_axis(direction if isinstance(direction, str)
                                    else ",".join(map(str, direction)))
             rules.append(FacingRule(
                 group=str(entry["name"]), links=tuple(entry["links"]), direction=direction,
-                max_angle=float(entry.get("max_angle", 45.0)), frame=entry.get("frame", "link"),
+                max_angle=float(entry.get("max_angle", 45.0)), frame=frame,
                 lo=tuple(entry["min"]) if "min" in entry else None,
                 hi=tuple(entry["max"]) if "max" in entry else None))
         except KeyError as exc:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from seqgrasp_core.errors import HandSpecError
+from seqgrasp_core.hands.spec import refuse_mjcf
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,14 @@ def read_collision_primitives(urdf_path) -> tuple[list[Primitive], dict[str, str
     """Collision primitives of every link and each link's parent link (``None`` at the root).
 
     Mesh collisions are refused: seqgrasp's hand contract is primitives only, so
-    penetration and physics agree on one geometry.
+    penetration and physics agree on one geometry. An MJCF model is refused with the
+    command that converts it.
     """
     import logging
 
     import yourdfpy
+
+    refuse_mjcf(urdf_path)
 
     # yourdfpy warns about simulator-specific tags (e.g. <mujoco>) that URDFs may carry.
     log = logging.getLogger("yourdfpy")

@@ -68,6 +68,10 @@ class Plugins:
     refused: list[str] = field(default_factory=list)
 
     def hand(self, name: str) -> HandSpec:
+        """The registered hand ``name``; for a hand whose plugin (of the same name)
+        failed to load, the error says why."""
+        if name not in self.hands and name in self.failures:
+            raise PluginError(f"hand {name!r} is unavailable, {self.failures[name]}")
         return self.hands.get(name)
 
     def info(self, name: str) -> PluginInfo | None:
