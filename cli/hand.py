@@ -1,4 +1,4 @@
-"""``seqgrasp hand contacts``: tools for hand-plugin authors."""
+"""``seqgrasp hand contacts`` and ``seqgrasp hand show``: tools for hand-plugin authors."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from .errors import user_errors
-from .options import finite
+from .errors import user_errors, warn_plugin_failures
+from .options import OptionOpt, finite
+from .show import View, ViewOpt, output_kind
 
 hand_app = typer.Typer(help="Tools for writing hand plugins.", no_args_is_help=True)
 
@@ -60,6 +61,35 @@ def contacts(
     for name, entries in groups.items():
         typer.echo(f"{name}: {len(entries)} points on {len({e['link'] for e in entries})} links")
     typer.echo(f"wrote {out}")
+
+
+@hand_app.command("show")
+@user_errors
+def show_hand(
+    hand: Annotated[str, typer.Argument(help="Hand plugin name (see `seqgrasp hands`).")],
+    out: Annotated[Path, typer.Option(
+        "--out", help="FILE.html (interactive, offline) or FILE.png (static).")],
+    view: ViewOpt = View.palm,
+    option: OptionOpt = None,
+) -> None:
+    """Draw a hand at its open pose: its collision primitives, every contact candidate
+    (coloured by group, with its outward normal), the palm centre and normal, and the
+    hand frame's axes (x red, y green, z blue)."""
+    from seqgrasp_core.plugins.manager import load_plugins
+    from seqgrasp_core.system.options import parse_options
+    from seqgrasp_core.system.outputs import prepare_output
+    from seqgrasp_core.visualize import write_hand_html, write_hand_png
+    from seqgrasp_core.visualize.hand_view import hand_view
+
+    kind = output_kind(out)
+    options = parse_options(option or ())
+    plugins = load_plugins()
+    warn_plugin_failures(plugins)
+    spec = plugins.hand(hand).configured(options)
+    prepare_output(out)
+    drawn = hand_view(spec)
+    (write_hand_html if kind == "html" else write_hand_png)(drawn, out, camera=view.value)
+    typer.echo(f"wrote {out} ({drawn.title}; {view.value} view)")
 
 
 def register(app: typer.Typer) -> None:

@@ -116,6 +116,19 @@ def test_html_is_one_self_contained_file(html_file):
         assert max(data["handFaces"]) < len(s["hand"]) // 3
         assert len(s["contacts"]) == 3 * 2 * s["step"]
     assert oct(html_file.stat().st_mode & 0o777) != oct(0o600)
+    assert data["markers"] == [] and data["segments"] == [] and data["legend"] == []
+
+
+def test_the_page_opens_facing_the_palm(html_file, view):
+    from seqgrasp_core.visualize.camera import view_rotation
+
+    data = json.loads(re.search(r'id="seqgrasp-data">(.*?)</script>',
+                                html_file.read_text(encoding="utf-8"), re.S).group(1))
+    camera = np.asarray(data["camera"])
+    assert np.allclose(camera, view_rotation(view.axes, "palm"), atol=1e-5)
+    # rows right, up, towards the viewer: the Allegro's palm normal (+x) faces the viewer
+    assert np.allclose(view.axes.palm_normal, (1, 0, 0))
+    assert camera[2] @ view.axes.palm_normal > 0.8
 
 
 def _chromium(url, tmp_path, *extra):
@@ -155,6 +168,34 @@ def test_html_draws_in_headless_chromium_without_errors(html_file, tmp_path):
     assert int(body["data-rotated-pixels"]) != per_step[-1]    # dragging changes the view
     assert int(body["data-zoomed-pixels"]) > 1.5 * per_step[-1]  # zooming in grows it
     assert body["data-step"] == "2"
+
+
+@pytest.fixture(scope="module")
+def hand_html_file(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hand") / "allegro.html"
+    result = _run("hand", "show", "allegro", "--out", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@needs_chromium
+def test_hand_page_draws_in_headless_chromium_without_errors(hand_html_file, allegro_spec,
+                                                             tmp_path):
+    text = hand_html_file.read_text(encoding="utf-8")
+    assert not re.search(r"https?://|<script[^>]*\bsrc=|<link\b", text)
+    proc = _chromium(hand_html_file.as_uri() + "#selftest", tmp_path, "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    body = _body_attributes(proc.stdout)
+    assert body.get("data-rendered") == "ok", body.get("data-error", body)
+    assert _console_errors(proc.stderr) == []
+    candidates = sum(len(g) for g in allegro_spec.contact_groups.values())
+    assert int(body["data-markers"]) == candidates + 1        # and the palm centre
+    assert int(body["data-segments"]) == candidates + 1 + 3   # normals, palm normal, axes
+    drawn = int(body["data-nonblank-pixels"])
+    assert 0.03 * 900 * 620 < drawn < 0.9 * 900 * 620
+    assert int(body["data-rotated-pixels"]) != drawn
+    assert int(body["data-zoomed-pixels"]) > 1.5 * drawn
+    assert body["data-step"] == "1"
 
 
 @needs_chromium
@@ -211,6 +252,20 @@ def test_png_is_an_image_that_differs_between_steps(run_file, tmp_path):
     assert images["all"].shape[1] > 1.8 * images["s1"].shape[1]  # one panel per step
 
 
+def test_png_view_changes_the_picture(run_file, tmp_path):
+    from PIL import Image
+
+    images = {}
+    for view in ("palm", "top"):
+        out = tmp_path / f"{view}.png"
+        result = _run("show", run_file, "--sequence", 0, "--step", 1, "--view", view,
+                      "--out", out)
+        assert result.exit_code == 0, result.output
+        assert f"{view} view" in result.output
+        images[view] = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert (np.abs(images["palm"] - images["top"]).sum(-1) > 30).sum() > 2000
+
+
 # ----------------------------------------------------------------------------- errors
 
 
@@ -258,7 +313,7 @@ def doc_examples(command: str) -> list[list[str]]:
 
 def test_doc_examples_of_show_run(run_file, tmp_path, monkeypatch):
     examples = doc_examples("show")
-    assert len(examples) == 3
+    assert len(examples) == 4
     monkeypatch.chdir(tmp_path)
     for args in examples:
         args = [str(run_file) if a == "run.parquet" else a for a in args]

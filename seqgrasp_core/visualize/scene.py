@@ -9,6 +9,10 @@ run's ``contact_index`` candidates on the links at step ``n``.
 
 Colours follow the paper's Fig. 5: objects go from light (first grasped) to dark
 (last grasped); each contact point takes its object's colour, outlined in red.
+
+:class:`Markers` and :class:`Segments` are the renderers' other shapes (coloured dots
+and line segments, e.g. ``seqgrasp hand show``'s contact candidates and normals);
+the camera looks at the palm (:mod:`.camera`), from the run's hand spec.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 
 from seqgrasp_core.errors import HandSpecError, RunFileError
 from seqgrasp_core.runs.runfile import sequence_rows
+from seqgrasp_core.visualize.camera import HandAxes, hand_axes
 
 HAND_COLOR = (0.72, 0.72, 0.74)
 CONTACT_COLOR = (0.86, 0.08, 0.08)
@@ -43,6 +48,34 @@ class MeshView:
     vertices: np.ndarray
     faces: np.ndarray
     color: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Markers:
+    """Dots of one colour: ``points`` ``(M, 3)`` metres (hand frame); ``size`` is the
+    dot's radius relative to the usual contact dot (1.0); ``overlay``: drawn over
+    everything (not hidden by the meshes)."""
+
+    label: str
+    points: np.ndarray
+    color: tuple[float, float, float]
+    size: float = 1.0
+    overlay: bool = False
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Line segments of one colour from ``starts`` ``(S, 3)`` to ``ends`` ``(S, 3)``
+    (metres, hand frame); ``width`` in pixels; ``arrow``: a head at each end;
+    ``overlay``: drawn over everything (not hidden by the meshes)."""
+
+    label: str
+    starts: np.ndarray
+    ends: np.ndarray
+    color: tuple[float, float, float]
+    width: float = 1.0
+    arrow: bool = False
+    overlay: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +104,7 @@ class SequenceView:
     sequence_id: int
     objects: tuple[MeshView, ...]
     steps: tuple[StepView, ...]
+    axes: HandAxes  # the hand's palm and finger directions, for the camera
 
     def step_view(self, step: int) -> StepView:
         """The view of 1-based ``step``; :class:`RunFileError` if the sequence lacks it."""
@@ -91,6 +125,54 @@ def _transform(t: np.ndarray, p: np.ndarray) -> np.ndarray:
     return p @ t[:3, :3].T + t[:3, 3]
 
 
+def hand_shapes(spec, model) -> list[tuple[str, int, np.ndarray, np.ndarray]]:
+    """The URDF's collision primitives as meshes in their link frames: ``(link, index of
+    the link in model.link_names, vertices (V, 3) m, faces (F, 3))`` each."""
+    from seqgrasp_core.hands.primitives import read_collision_primitives
+
+    prims, _ = read_collision_primitives(spec.urdf_path)
+    link_index = {name: i for i, name in enumerate(model.link_names)}
+    shapes = []
+    for prim in prims:
+        if prim.link not in link_index:
+            raise HandSpecError(f"hand {spec.name!r}: collision link {prim.link!r} is not in "
+                                "its kinematic chain", "fix the URDF")
+        m = prim.trimesh()
+        shapes.append((prim.link, link_index[prim.link], np.asarray(m.vertices, np.float64),
+                       np.asarray(m.faces, np.int64)))
+    return shapes
+
+
+def place_hand(shapes, links: np.ndarray, color=HAND_COLOR) -> tuple[MeshView, ...]:
+    """:func:`hand_shapes` placed by link poses ``links`` ``(L, 4, 4)`` (hand frame)."""
+    return tuple(MeshView(name, _transform(links[li], v), f, color) for name, li, v, f in shapes)
+
+
+def placed_contacts(model, links: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every contact candidate of ``model`` placed by link poses ``links`` ``(L, 4, 4)``:
+    points ``(C, 3)`` metres and inward unit normals ``(C, 3)``, hand frame, in the
+    order of ``model.contact_local`` (the spec's groups, in order)."""
+    local = model.contact_local.detach().double().cpu().numpy()
+    normal = model.contact_normal_local.detach().double().cpu().numpy()
+    t = links[model.contact_link.cpu().numpy()]                      # (C, 4, 4)
+    points = np.einsum("cij,cj->ci", t[:, :3, :3], local) + t[:, :3, 3]
+    return points, np.einsum("cij,cj->ci", t[:, :3, :3], normal)
+
+
+def open_pose_links(model) -> np.ndarray:
+    """Link poses ``(L, 4, 4)`` (hand frame) at the spec's open pose."""
+    import torch
+
+    with torch.no_grad():
+        return model.link_transforms(model.open_pose.unsqueeze(0))[0].double().cpu().numpy()
+
+
+def spec_axes(spec, model) -> HandAxes:
+    """The hand's palm normal and finger direction (see :mod:`.camera`)."""
+    points, _ = placed_contacts(model, open_pose_links(model))
+    return hand_axes(spec.palm_center, spec.palm_normal, points)
+
+
 def sequence_view(table, metadata: dict, spec, sequence_id: int, *,
                   objects_dir: str | Path | None = None, source: str = "the run file"
                   ) -> SequenceView:
@@ -104,7 +186,6 @@ def sequence_view(table, metadata: dict, spec, sequence_id: int, *,
 
     from seqgrasp_core.geometry.pose import pose_to_matrix
     from seqgrasp_core.hands.model import HandModel
-    from seqgrasp_core.hands.primitives import read_collision_primitives
     from seqgrasp_core.validation.table import load_run_meshes
 
     rows = sequence_rows(table, sequence_id, source)
@@ -135,16 +216,7 @@ def sequence_view(table, metadata: dict, spec, sequence_id: int, *,
                                 np.asarray(mesh.faces, dtype=np.int64), colors[i]))
 
     model = HandModel(spec, surface_points=16)
-    prims, _ = read_collision_primitives(spec.urdf_path)
-    link_index = {name: i for i, name in enumerate(model.link_names)}
-    shapes = []
-    for prim in prims:
-        if prim.link not in link_index:
-            raise HandSpecError(f"hand {spec.name!r}: collision link {prim.link!r} is not in "
-                                "its kinematic chain", "fix the URDF")
-        m = prim.trimesh()
-        shapes.append((prim.link, link_index[prim.link], np.asarray(m.vertices, np.float64),
-                       np.asarray(m.faces, np.int64)))
+    shapes = hand_shapes(spec, model)
     joints = torch.as_tensor(np.asarray([r["joints"] for r in rows]), dtype=model.lower.dtype)
     contact_index = [list(r.get("contact_index") or []) for r in rows]
     with torch.no_grad():
@@ -152,9 +224,7 @@ def sequence_view(table, metadata: dict, spec, sequence_id: int, *,
         poses = model.link_poses(joints.T.contiguous())  # (3, 4, L, n)
         steps = []
         for n, row in enumerate(rows):
-            lt = links[n].double().numpy()
-            hand = tuple(MeshView(name, _transform(lt[li], v), f, HAND_COLOR)
-                         for name, li, v, f in shapes)
+            hand = place_hand(shapes, links[n].double().numpy())
             idx = [(c, i) for i in range(n + 1) for c in contact_index[i]
                    if 0 <= c < model.contact_local.shape[0]]
             if idx:
@@ -167,4 +237,5 @@ def sequence_view(table, metadata: dict, spec, sequence_id: int, *,
             steps.append(StepView(int(row["step"]), str(row["object_id"]), str(row["os_name"]),
                                   hand, contacts, np.asarray([i for _, i in idx], dtype=np.int64)))
     title = f"{spec.name} · sequence {sequence_id} · " + " → ".join(r["object_id"] for r in rows)
-    return SequenceView(title, spec.name, sequence_id, tuple(objects), tuple(steps))
+    return SequenceView(title, spec.name, sequence_id, tuple(objects), tuple(steps),
+                        spec_axes(spec, model))
