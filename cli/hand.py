@@ -7,11 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from . import hand_import
 from .errors import user_errors, warn_plugin_failures
 from .options import OptionOpt, finite
 from .show import View, ViewOpt, output_kind
 
-hand_app = typer.Typer(help="Tools for writing hand plugins.", no_args_is_help=True)
+hand_app = typer.Typer(help="Tools for writing hand plugins: import a model, sample contacts, look at the result.", no_args_is_help=True)
 
 
 @hand_app.command("contacts")
@@ -90,6 +91,9 @@ def show_hand(
     drawn = hand_view(spec)
     (write_hand_html if kind == "html" else write_hand_png)(drawn, out, camera=view.value)
     typer.echo(f"wrote {out} ({drawn.title}; {view.value} view)")
+
+
+hand_import.register(hand_app)
 
 
 def register(app: typer.Typer) -> None:
