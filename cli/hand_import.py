@@ -16,7 +16,9 @@ def import_model(
     out: Annotated[Path, typer.Option(
         "--out", help="Folder for the plugin package (new, empty, or an earlier import's).")],
     name: Annotated[Optional[str], typer.Option(
-        "--name", help="The hand's name (lower-case, digits, _; default: from the model).")] = None,
+        "--name", help="The hand's name (lower-case, digits, _; default: from the model); "
+                       "one an installed plugin uses is refused, unless it is an earlier "
+                       "import into --out.")] = None,
     root: Annotated[Optional[str], typer.Option(
         "--root", help="Body that becomes the hand frame; joints on it and above are dropped "
                        "(default: the first body under the world with joints below it).")] = None,
@@ -33,7 +35,8 @@ def import_model(
 
     from seqgrasp_core.hands.importer import import_hand
 
-    report = import_hand(model, out, name=name, root=root, orient=not no_orient)
+    report = import_hand(model, out, name=name, root=root, orient=not no_orient,
+                         check_name=lambda hand: refuse_taken_name(hand, out))
     console = Console()
     table = Table(title=f"{report.name}: collision geometry")
     for column in ("link", "source", "primitive", "max dev. mm", "volume ratio"):
@@ -48,7 +51,6 @@ def import_model(
     if report.flagged:
         typer.echo(f"warning: {len(report.flagged)} fitted primitives deviate more than "
                    "5 mm from their meshes (see README.md)", err=True)
-    _warn_taken_name(report.name)
     typer.echo(f"root {report.root_body!r}, {len(report.joints)} joints, "
                f"{len(report.opposition_spaces)} opposition spaces; "
                f"rotation: {report.rotation_text()}")
@@ -69,17 +71,74 @@ def import_model(
                "makes the hand available)")
 
 
-def _warn_taken_name(name: str) -> None:
-    """A hand name an installed plugin already uses would be refused at load time."""
-    from seqgrasp_core.plugins.manager import load_plugins
+def refuse_taken_name(name: str, out: Path) -> None:
+    """Refuse a hand name that an installed plugin already uses, unless that plugin is
+    an earlier import into ``out`` (its module's file lies in ``out``, or its
+    distribution was installed from ``out``). A name is used when a plugin registers
+    that hand, has that entry-point name, or has the module ``seqgrasp_NAME`` the import
+    writes; any other installed module ``seqgrasp_NAME`` is refused too: two packages
+    with one module name break each other."""
+    from importlib.metadata import entry_points
 
+    from seqgrasp_core.errors import HandSpecError
+    from seqgrasp_core.plugins.manager import ENTRY_POINT_GROUP, load_plugins
+
+    module = f"seqgrasp_{name}"
+    owners: list[tuple[str, str, str | None]] = []  # plugin, module, distribution
     loaded = load_plugins()
-    if name not in loaded.hands.names():
-        return
-    info = loaded.info(loaded.hands.origin(name))
-    if info is None or info.module != f"seqgrasp_{name}":  # not this folder, installed
-        typer.echo(f"warning: an installed plugin already provides hand {name!r}: pick "
-                   "another --name, or the two will clash", err=True)
+    if name in loaded.hands.names():
+        plugin = loaded.hands.origin(name)
+        info = loaded.info(plugin)
+        owners.append((plugin, info.module if info else "", info and info.distribution))
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name or ep.module.split(".")[0] == module:
+            dist = getattr(ep, "dist", None)
+            owners.append((ep.name, ep.module, getattr(dist, "name", None)))
+    for plugin, plugin_module, dist in owners:
+        if not (_module_in(plugin_module, out) or _installed_from(dist, out)):
+            raise HandSpecError(f"hand name {name!r} is taken by the installed plugin "
+                                f"{plugin!r}", "choose another with --name")
+    if _module_path(module) is not None and not _module_in(module, out):
+        raise HandSpecError(f"hand name {name!r} is taken: its plugin module {module!r} is "
+                            "an installed package's", "choose another with --name")
+
+
+def _module_path(module: str) -> Path | None:
+    """Where the top-level module of ``module`` is (its file or folder), if installed."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module.split(".")[0]) if module else None
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.origin and spec.origin not in ("built-in", "frozen", "namespace"):
+        return Path(spec.origin).resolve()
+    locations = list(spec.submodule_search_locations or ())
+    return Path(locations[0]).resolve() if locations else None
+
+
+def _module_in(module: str, out: Path) -> bool:
+    """Whether ``module`` is imported from the folder ``out``."""
+    path = _module_path(module)
+    return path is not None and out.resolve() in path.parents
+
+
+def _installed_from(distribution: str | None, out: Path) -> bool:
+    """Whether ``distribution`` was pip-installed from the folder ``out``."""
+    import json
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import distribution as find
+
+    if not distribution:
+        return False
+    try:
+        text = find(distribution).read_text("direct_url.json")
+        url = json.loads(text)["url"] if text else ""
+    except (PackageNotFoundError, ValueError, KeyError, TypeError):
+        return False
+    return url == out.resolve().as_uri()
 
 
 def register(hand_app: typer.Typer) -> None:

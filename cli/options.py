@@ -37,6 +37,7 @@ RefineOpt = Annotated[Optional[int], typer.Option(
 ConfigOpt = Annotated[Optional[Path], typer.Option(
     "--config", help="Settings file (TOML) for the research settings: "
                      "docs/reference-settings.md lists its keys.")]
+# `-o` is --option in every command: no other option may take it (tests/test_cli.py).
 OptionOpt = Annotated[Optional[list[str]], typer.Option(
     "--option", "-o", help="KEY=VALUE for the chosen plugin (hand, validator or backend; "
                            "repeat). An unknown key is refused with the known ones.")]

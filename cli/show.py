@@ -44,7 +44,7 @@ def show(
     run: Annotated[Path, typer.Argument(help="Run file written by `seqgrasp generate` (.parquet).")],
     sequence: Annotated[int, typer.Option("--sequence", "-s", help="Sequence id to show.")],
     out: Annotated[Path, typer.Option(
-        "--out", "-o", help="FILE.html (interactive, offline) or FILE.png (static).")],
+        "--out", help="FILE.html (interactive, offline) or FILE.png (static).")],
     step: Annotated[Optional[int], typer.Option(
         "--step", min=1, help="Only this step (PNG) or open at this step (HTML). "
                               "Default: every step (PNG), the last step (HTML).")] = None,

@@ -23,7 +23,7 @@ def default_out(run: Path) -> Path:
 def validate(
     run: Path = typer.Argument(..., help="Run file written by `seqgrasp generate` (.parquet)."),
     out: Optional[Path] = typer.Option(
-        None, "--out", "-o",
+        None, "--out",
         help="Where to write the validated run (default: <run>_validated.parquet)."),
     validator: str = typer.Option(
         "mujoco", "--validator", help="Physics validator: mujoco (default) or isaacgym."),

@@ -247,3 +247,34 @@ def test_plugin_options_are_checked_by_the_plugin_that_declares_them(mesh_dir, t
     assert "hand 'allegro' has no option 'model' — its options: none" in bad.output
     malformed = _run("generate", "-o", "model", "--out", tmp_path / "bad.parquet")
     assert malformed.exit_code == 2 and "is not KEY=VALUE" in malformed.output
+
+
+def _leaf_commands():
+    """``(path, command)`` of every command of the app (Typer ships its own click)."""
+    import typer
+
+    from seqgrasp_cli.reference import _commands
+
+    return list(_commands(typer.main.get_command(app), []))
+
+
+def test_no_command_declares_an_option_name_twice():
+    """Two options of one command sharing a name (`validate` had `-o` for --out and
+    --option) make the later one win: `validate run.parquet -o x.parquet` failed with
+    "--option 'x.parquet' is not KEY=VALUE". `-o` is --option wherever it exists."""
+    commands = _leaf_commands()
+    assert len(commands) > 10
+    clashes, other_o = [], []
+    for path, command in commands:
+        owners: dict[str, list[str]] = {}
+        for param in command.params:
+            if param.param_type_name == "option":
+                for opt in [*param.opts, *param.secondary_opts]:
+                    owners.setdefault(opt, []).append(param.name)
+        name = " ".join(path)
+        clashes += [f"{name}: {opt} for {', '.join(who)}"
+                    for opt, who in owners.items() if len(who) > 1]
+        if owners.get("-o", ["option"]) != ["option"]:
+            other_o.append(f"{name}: -o for {owners['-o']}")
+    assert not clashes, clashes
+    assert not other_o, other_o

@@ -22,7 +22,8 @@ runner = CliRunner()
 
 # Source frame: the fingers point +y and close towards -z, so the import has to turn
 # the root (hand frame: fingers +z, palm +x). f_j2 and t_j1 have a joint `pos`; t1 has
-# two joints; the palm floats (a free joint, dropped); one visual mesh is not shipped.
+# two joints; the palm floats (a free joint, dropped); one visual mesh is not shipped;
+# the fingertips' bodies f2 and t2 are an <exclude> pair.
 MODEL = """<mujoco model="Test Hand">
   <compiler angle="radian" meshdir="meshes" autolimits="true"/>
   <asset>
@@ -57,6 +58,9 @@ MODEL = """<mujoco model="Test Hand">
       </body>
     </body>
   </worldbody>
+  <contact>
+    <exclude body1="t2" body2="f2"/>
+  </contact>
 </mujoco>
 """
 
@@ -131,6 +135,44 @@ def test_the_package_is_written(imported):
                                atol=1e-12)
     urdf = (module / "test_hand.urdf").read_text()
     assert "<mesh" not in urdf and "capsule" not in urdf
+
+
+def test_the_models_exclude_pairs_are_carried_over(imported):
+    """MuJoCo ≥ 3 stores an <exclude> as ``body1 << 16 | body2`` (ids as they are)."""
+    import tomllib
+
+    hand = tomllib.loads(imported.hand_file.read_text())
+    pairs = {frozenset(pair) for pair in hand["self_collision"]["exclude"]}
+    assert frozenset(("f2", "t2")) in pairs
+    assert frozenset(("f1", "t1")) not in pairs  # what ids off by one would give
+    assert '["f2", "t2"],  # the model\'s <exclude>' in imported.hand_file.read_text()
+
+
+def test_the_readme_next_steps_install_first_and_use_the_public_api(imported):
+    """`hand show` takes an installed plugin's name: `pip install -e .` comes first;
+    the conformance one-liner imports the public API only, and runs as written."""
+    import ast
+    import re
+
+    from seqgrasp_core import api
+
+    readme = (imported.out_dir / "README.md").read_text()
+    steps = readme[readme.index("## Next steps"):]
+    order = ["pip install -e .", "seqgrasp hand show test_hand",
+             "seqgrasp hand contacts seqgrasp_test_hand/test_hand.urdf --rules",
+             "check_hand(", "seqgrasp generate --hand test_hand", "seqgrasp validate"]
+    at = [steps.index(text) for text in order]
+    assert at == sorted(at), dict(zip(order, at))
+    snippets = re.findall(r'`python -c "([^"]+)"`', readme)
+    assert len(snippets) == 1, snippets
+    for node in ast.walk(ast.parse(snippets[0])):
+        if isinstance(node, ast.Import):
+            pytest.fail(f"the README imports {[a.name for a in node.names]}")
+        if isinstance(node, ast.ImportFrom):
+            assert node.module == "seqgrasp_core.api", node.module
+            assert {a.name for a in node.names} <= set(api.__all__)
+    assert "seqgrasp_core.plugins" not in readme
+    assert "HandSpec.from_files('seqgrasp_test_hand/hand.toml')" in snippets[0]
 
 
 def test_the_urdf_moves_as_the_source(imported, model):
@@ -249,11 +291,12 @@ def test_the_plugin_conforms(imported):
 
 def _plugin_module(imported, monkeypatch):
     """The written plugin module, imported from its folder (no pip install)."""
-    folder = imported.out_dir / "seqgrasp_test_hand"
+    module_name = f"seqgrasp_{imported.name}"
+    folder = imported.out_dir / module_name
     spec = importlib.util.spec_from_file_location(
-        "seqgrasp_test_hand", folder / "__init__.py", submodule_search_locations=[str(folder)])
+        module_name, folder / "__init__.py", submodule_search_locations=[str(folder)])
     module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "seqgrasp_test_hand", module)
+    monkeypatch.setitem(sys.modules, module_name, module)
     spec.loader.exec_module(module)
     return module
 
@@ -296,6 +339,67 @@ def test_reimport_replaces_an_earlier_import_and_checks_it(model, tmp_path):
     assert not (out / "seqgrasp_first").exists()
     written = json.loads((out / "seqgrasp-import.json").read_text())["files"]
     assert "seqgrasp_second/hand.toml" in written
+
+
+def test_a_name_an_installed_plugin_uses_is_refused_unless_imported_into_the_folder(
+        model, tmp_path, monkeypatch):
+    """`--name allegro` would write a second module `seqgrasp_allegro`: refused, and
+    nothing written. The hand of an earlier import into the same --out folder (found
+    by its module's file) may be imported again; into another folder it is refused."""
+    from seqgrasp_core.plugins import manager
+
+    for name, expected in (
+            ("allegro", ("error: hand name 'allegro' is taken by the installed plugin "
+                         "'allegro' — choose another with --name")),
+            ("cli", "error: hand name 'cli' is taken: its plugin module 'seqgrasp_cli'")):
+        result = runner.invoke(_cli_app(), ["hand", "import", str(model), "--out",
+                                            str(tmp_path / "out"), "--name", name])
+        assert result.exit_code == 2, result.output
+        lines = [ln for ln in result.output.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith(expected), result.output
+        assert not (tmp_path / "out").exists()
+
+    out = tmp_path / "mine"
+    first = import_hand(model, out, name="mine")
+    module = _plugin_module(first, monkeypatch)
+    load = manager.load_plugins
+    monkeypatch.setattr(manager, "load_plugins", lambda: load(extra_modules=(module,)))
+    assert "mine" in manager.load_plugins().hands.names()
+    again = runner.invoke(_cli_app(), ["hand", "import", str(model), "--out", str(out),
+                                       "--name", "mine"])
+    assert again.exit_code == 0, again.output
+    assert "taken" not in again.output
+    elsewhere = runner.invoke(_cli_app(), ["hand", "import", str(model), "--out",
+                                           str(tmp_path / "other"), "--name", "mine"])
+    assert elsewhere.exit_code == 2, elsewhere.output
+    assert "hand name 'mine' is taken by the installed plugin 'seqgrasp_mine'" in \
+        elsewhere.output
+    assert not (tmp_path / "other").exists()
+
+
+def test_branches_are_named_after_their_first_link_less_a_suffix(model, tmp_path):
+    from seqgrasp_core.hands.importer.layout import branch_names
+
+    assert branch_names(["ff_base", "mf_base", "th_base", "f1"]) == {
+        "ff_base": "ff", "mf_base": "mf", "th_base": "th", "f1": "f1"}
+    assert branch_names(["rh_ffknuckle", "rh_thbase", "finger_link_0", "index_0",
+                         "thumb_proximal", "F10"]) == {
+        "rh_ffknuckle": "rh_ff", "rh_thbase": "rh_th", "finger_link_0": "finger",
+        "index_0": "index", "thumb_proximal": "thumb", "F10": "F10"}
+    # Nothing left, `palm`, or a name another branch has: the link's name, whole.
+    assert branch_names(["base", "palm_base", "a_base", "a_link", "b", "b_base"]) == {
+        "base": "base", "palm_base": "palm_base", "a_base": "a_base", "a_link": "a_link",
+        "b": "b", "b_base": "b_base"}
+
+    renamed = tmp_path / "src" / "renamed.xml"
+    make_model(renamed.parent)
+    renamed.write_text(model.read_text().replace('name="f1"', 'name="ff_base"')
+                       .replace('name="t1"', 'name="th_proximal"'))
+    report = import_hand(renamed, tmp_path / "plugin")
+    assert set(report.groups) == {"ff_pad", "th_pad", "palm"}
+    assert set(report.opposition_spaces) == {"ff-th", "ff-palm", "th-palm"}
+    rules = (report.hand_file.parent / "contact_rules.toml").read_text()
+    assert 'name = "ff_pad"' in rules and '"ff_base"' in rules  # links keep their names
 
 
 QUIRKS = """<mujoco model="quirks">
@@ -399,7 +503,10 @@ def test_a_urdf_gripper_with_a_package_mesh(tmp_path):
 @pytest.mark.parametrize("args, expected", [
     (["{missing}"], "not found"),
     (["{notes}"], "is not an MJCF or URDF model"),
-    (["{model}", "--root", "wrist"], "the model has no body 'wrist'"),
+    (["{model}", "--root", "wrist"],
+     "the model has no body 'wrist' — choose --root from: palm, f1, t1"),
+    (["{model}", "--root", "world"], ("--root 'world' is the model's world body, not a "
+                                      "body of the hand — choose --root from: palm, f1, t1")),
     (["{model}", "--root", "t2"], "body 't2' has no movable joint below it"),
     (["{rigid}"], "no movable joint"),
     (["{model}", "--name", "My-Hand"], "--name 'My-Hand' cannot name a plugin module"),

@@ -18,6 +18,7 @@ import hashlib
 import re
 import shlex
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -69,18 +70,23 @@ def _command(model: Path, out: Path, name: str, root: str | None, orient: bool) 
 
 
 def import_hand(model_path: str | Path, out_dir: str | Path, name: str | None = None,
-                root: str | None = None, *, orient: bool = True) -> ImportReport:
+                root: str | None = None, *, orient: bool = True,
+                check_name: Callable[[str], None] | None = None) -> ImportReport:
     """Write a hand plugin for the MJCF/URDF model ``model_path`` into ``out_dir``.
 
     ``root`` names the body that becomes the hand frame (default: the first body under
     the world with a movable joint below it); ``name`` the hand (default: from the
-    model). With ``orient=False`` the hand frame is the root body's own frame. A user
-    mistake raises :class:`HandSpecError` and writes nothing.
+    model). With ``orient=False`` the hand frame is the root body's own frame.
+    ``check_name``, when given, is called with the hand's name before anything is
+    written (the CLI refuses names installed plugins use). A user mistake raises
+    :class:`HandSpecError` and writes nothing.
     """
     model_path, out_dir = Path(model_path), Path(out_dir)
     check_out_dir(out_dir)
     source = read_source(model_path, root)
     name = hand_name(name, source.model_name or model_path.stem)
+    if check_name is not None:
+        check_name(name)
     warnings = list(source.warnings)
 
     shapes, fits = collision_shapes(source)

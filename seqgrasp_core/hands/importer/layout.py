@@ -4,12 +4,19 @@ kinematics and geometry (all in the hand frame, see :mod:`.frame`):
 - open pose: every joint at 0, clamped into its limits;
 - palm: the centre is where a ray from the centroid of the root link's geometry, along
   the palm normal (+x), leaves that geometry; the normal is +x;
-- finger branches: the root's child links with joints below them. Each gets a
+- finger branches: the root's child links with joints below them. A branch is named
+  after that first link, less one trailing ``base``, ``link``, ``knuckle`` or
+  ``proximal`` (optionally followed by ``0``) or a trailing ``0`` after a separator,
+  with the separator (``_``, ``-``, ``.``) before it (:func:`branch_names`):
+  ``ff_base`` → ``ff``, ``rh_thbase`` → ``rh_th``, ``finger_link_0`` → ``finger``,
+  ``index_0`` → ``index``, ``f1`` stays ``f1``. A name that would become empty or
+  ``palm``, or the same as another branch's, stays whole. Each branch gets a
   ``<branch>_pad`` contact group (``frame = "root"``) facing the way its tip moves,
   at the zero pose, when its last closing joint (the flexion nearest the tip) closes
   (:func:`pad_direction`); the root link gets a ``palm`` group facing +x;
 - opposition spaces: one per pair of branches that oppose, with both branches'
-  joints, and one per branch with the palm, with its joints. Two branches oppose when
+  joints (``<a>-<b>``, e.g. ``ff-th``), and one per branch with the palm, with its
+  joints (``<a>-palm``). Two branches oppose when
   their pad directions are more than :data:`OPPOSED_DEG` apart, or when closing both
   at the open pose brings their tips together (:meth:`Branch.approach` above
   :data:`APPROACH`). Fingers side by side have parallel pads; a thumb's pad faces
@@ -17,7 +24,8 @@ kinematics and geometry (all in the hand frame, see :mod:`.frame`):
   joints turn it the rest of the way;
 - ``max_object_size``: half the longest edge of the hand's bounding box at the open
   pose;
-- self-collision exclusions: the source's ``<exclude>`` pairs, and the link pairs
+- self-collision exclusions: the source's ``<exclude>`` pairs (MuJoCo ≥ 3 encodes each
+  as ``exclude_signature = body1 << 16 | body2``, body ids as they are), and the link pairs
   whose self-collision spheres (:meth:`~seqgrasp_core.hands.primitives.Primitive.spheres`)
   already overlap at the open pose.
 """
@@ -25,7 +33,8 @@ kinematics and geometry (all in the hand frame, see :mod:`.frame`):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -41,12 +50,15 @@ PAD_ANGLES = (45.0, 60.0, 90.0)  # max_angle tried in turn until a group gets po
 SPACING = 0.004  # contact sample spacing (m)
 OPPOSED_DEG = 75.0  # pads facing directions this far apart oppose (see the docstring)
 APPROACH = 0.2  # branches whose tips close in faster than this (see Branch.approach) oppose
+# What a branch's name leaves off its first link's name (see the docstring).
+NAME_SUFFIX = re.compile(r"[_.-]?(?:base|link|knuckle|proximal)(?:[_.-]?0)?$|[_.-]0$",
+                         re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Branch:
-    """A finger: the root's child link ``name``, the links with geometry below it and
-    the joints that move them."""
+    """A finger: ``name`` (from the root's child link, see :func:`branch_names`), the
+    links with geometry below it and the joints that move them."""
 
     name: str
     links: tuple[str, ...]
@@ -129,6 +141,8 @@ def plan(source: Source, robot: Robot, tips: dict[int, np.ndarray], palm_normal:
         branches.append(Branch(robot.link_of_body[child], links, tuple(joint_names),
                                direction / np.linalg.norm(direction),
                                to_hand @ tip, to_hand @ velocity))
+    names_of = branch_names([b.name for b in branches])
+    branches = [replace(b, name=names_of[b.name]) for b in branches]
     root_link = next(link for link in robot.links if link.name == robot.root)
     center = palm_center(root_link.shapes, palm_normal, warnings)
     spaces = _spaces(branches, bool(root_link.shapes))
@@ -136,6 +150,16 @@ def plan(source: Source, robot: Robot, tips: dict[int, np.ndarray], palm_normal:
     return Layout(names, list(map(float, q_open)), center, palm_normal,
                   _max_object_size(robot, poses), branches, spaces,
                   exclude=_exclusions(source, robot, poses))
+
+
+def branch_names(links: list[str]) -> dict[str, str]:
+    """Each branch's name from its first link's: :data:`NAME_SUFFIX` stripped once,
+    unless that leaves nothing, ``palm``, or a name another branch has (stripped or
+    whole); then the link's name, whole."""
+    short = {link: NAME_SUFFIX.sub("", link) for link in links}
+    taken = list(short.values()) + links
+    return {link: s if s and s != "palm" and taken.count(s) == 1 else link
+            for link, s in short.items()}
 
 
 def pad_direction(motion: np.ndarray, weights: np.ndarray, upper_side: np.ndarray,
@@ -219,7 +243,7 @@ def _exclusions(source: Source, robot: Robot, poses: dict[str, np.ndarray]
     link = robot.link_of_body
     out: dict[frozenset, tuple[str, str, str]] = {}
     for sig in np.asarray(m.exclude_signature).ravel():
-        a, b = (int(sig) >> 16) - 1, (int(sig) & 0xFFFF) - 1
+        a, b = int(sig) >> 16, int(sig) & 0xFFFF  # body ids (MuJoCo ≥ 3: no +1)
         if a in link and b in link:
             out[frozenset((link[a], link[b]))] = (link[a], link[b], "the model's <exclude>")
     # The engine's own rules: one rigid body for links joined by fixed joints, and no

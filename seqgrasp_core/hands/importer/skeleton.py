@@ -155,6 +155,8 @@ def readme(report: ImportReport, module: str, urdf: str, licences: list[str],
            if licences else "none found beside the model: check the model's licence "
                             "before you share this plugin")
     warn = "\n".join(f"- {w}" for w in warnings) or "- none"
+    conformance = ("from seqgrasp_core.api import HandSpec, check_hand; "
+                   f"check_hand(HandSpec.from_files('{module}/hand.toml'))")
     return f"""# seqgrasp-{name.replace('_', '-')}
 
 A seqgrasp hand plugin written by `seqgrasp hand import` from `{report.source.name}`.
@@ -190,18 +192,18 @@ below 1 means the primitive cuts into the mesh somewhere. Rows deviating more th
 
 Run these from this folder.
 
-1. Look at the hand: `seqgrasp hand show` (see its `--help`).
-2. Adjust `{module}/contact_rules.toml` (pad directions, angles, regions), then
+1. Install the plugin (editable: your edits below take effect without reinstalling):
+   `pip install -e .`
+2. Look at the hand: `seqgrasp hand show {name} --out {name}.png` (see its `--help`).
+3. Adjust `{module}/contact_rules.toml` (pad directions, angles, regions), then
    regenerate the contacts:
-   `seqgrasp hand contacts {module}/{urdf} --rules {module}/contact_rules.toml --out {module}/contacts.json`
-3. Adjust `{module}/hand.toml`: the open pose, the palm, the opposition spaces.
-4. Install and check it with the conformance suite:
-   `pip install -e .` then
-   `python -c "from seqgrasp_core.api import check_hand; from seqgrasp_core.plugins.manager import load_plugins; check_hand(load_plugins().hand('{name}'))"`
+   `seqgrasp hand contacts {module}/{urdf} --rules {module}/contact_rules.toml --out {module}/contacts.json`;
+   adjust `{module}/hand.toml`: the open pose, the palm, the opposition spaces.
+4. Check it with the conformance suite:
+   `python -c "{conformance}"`
    (or `seqgrasp hand import … --check` when importing again).
-5. Generate and validate:
-   `seqgrasp generate --hand {name} --first 2 --batch 8 --steps 200 --out run.parquet` and
-   `seqgrasp validate run.parquet`.
+5. Generate: `seqgrasp generate --hand {name} --first 2 --batch 8 --steps 200 --out run.parquet`
+6. Validate: `seqgrasp validate run.parquet`
 """
 
 

@@ -6,8 +6,9 @@ MuJoCo. Before compiling, mesh file names are resolved here (``package://`` pref
 of URDFs are looked up next to the model and in its parent folders); a missing mesh
 of a visual-only geom is dropped with a warning, a missing collision mesh is an error.
 
-The *root* is the body that becomes the hand frame: ``--root`` or, by default, the
-first body under the world with a movable joint below it. Joints on the root and
+The *root* is the body that becomes the hand frame: ``--root`` (a body with a movable
+joint below it; never the world body) or, by default, the first body under the world
+with a movable joint below it. Joints on the root and
 above it (a free joint, wrist joints) are dropped and reported; so is everything
 outside the root's subtree.
 """
@@ -206,10 +207,13 @@ def _spec_root(spec, root: str | None):
 
     if root is not None:
         body = spec.body(root)
+        names = [b.name for b in spec.bodies
+                 if b.name and b != spec.worldbody and moving_below(b)]
         if body is None:
-            names = [b.name for b in spec.bodies if b.name and moving_below(b)]
             raise HandSpecError(f"the model has no body {root!r}",
                                 f"choose --root from: {', '.join(names)}")
+        if body == spec.worldbody:
+            raise _world_root(root, names)
         return body
     return next((b for b in spec.worldbody.bodies if moving_below(b)), None)
 
@@ -298,16 +302,24 @@ def _name(model, kind, i: int, fallback: str) -> str:
     return mujoco.mj_id2name(model, kind, i) or fallback
 
 
+def _world_root(root: str, candidates: list[str]) -> HandSpecError:
+    return HandSpecError(f"--root {root!r} is the model's world body, not a body of the hand",
+                         f"choose --root from: {', '.join(candidates)}")
+
+
 def _choose_root(model, root: str | None, moving_below: dict[int, bool]) -> int:
     import mujoco
 
     if root is not None:
         rid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, root)
+        candidates = [_name(model, mujoco.mjtObj.mjOBJ_BODY, b, "") for b in
+                      range(1, model.nbody) if moving_below[b]]
+        candidates = [c for c in candidates if c]
         if rid < 0:
-            candidates = [_name(model, mujoco.mjtObj.mjOBJ_BODY, b, "") for b in
-                          range(1, model.nbody) if moving_below[b]]
             raise HandSpecError(f"the model has no body {root!r}",
-                                f"choose --root from: {', '.join(c for c in candidates if c)}")
+                                f"choose --root from: {', '.join(candidates)}")
+        if rid == 0:
+            raise _world_root(root, candidates)
         if not moving_below[rid]:
             raise HandSpecError(f"body {root!r} has no movable joint below it",
                                 "choose a body above the fingers (e.g. the palm) as --root")
