@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import pytest
@@ -68,4 +70,6 @@ def test_shadow_kinematics_facts(shadow):
 def test_os_list_shadow():
     result = CliRunner().invoke(app, ["os", "list", "--hand", "shadow", "--json"])
     assert result.exit_code == 0, result.output
-    assert "thumb-little" in result.stdout and "ring-little" in result.stdout
+    names = {o["name"] for o in json.loads(result.stdout)["opposition_spaces"]}
+    assert len(names) == 9 and "thumb-little" in names and "little-palm" in names
+    assert not names & {"index-middle", "middle-ring", "ring-little"}  # never held
