@@ -53,3 +53,12 @@ def test_the_layers_contract_catches_a_lower_layer_importing_a_higher_one(tmp_pa
     assert broken.returncode != 0
     assert "seqgrasp_core.geometry is not allowed to import seqgrasp_core.runs" in \
         " ".join(broken.stdout.split())
+
+
+def test_every_core_package_is_installed():
+    """A non-editable install carries only the packages pyproject.toml lists."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())
+                 ["tool"]["setuptools"]["packages"])
+    on_disk = {".".join(p.parent.relative_to(ROOT).parts)
+               for p in (ROOT / "seqgrasp_core").rglob("__init__.py")}
+    assert on_disk - listed == set()
