@@ -181,8 +181,12 @@ def test_a_lost_or_truncated_shard_is_rebuilt_not_read(objects, built, tmp_path)
     data = shards[2].read_bytes()
     shards[2].write_bytes(data[:len(data) // 2])
     (out / "manifest.json").write_text("{}")  # the shards, not the manifest, say what is done
+    killed_mid_write = [out / ".manifest.json.k1a2b3.part", out / "data" / ".unit_00001.parquet.x9.part"]
+    for stale in killed_mid_write:
+        stale.write_bytes(b"half")
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
+    assert not any(p.exists() for p in killed_mid_write)
     assert _shards(out).keys() == before.keys()
     for name, table in before.items():
         assert _shards(out)[name].equals(table), name

@@ -30,7 +30,7 @@ def test_bundled_hands_are_listed_with_joint_and_os_counts():
     assert result.exit_code == 0, result.output
     hands = {h["name"]: h for h in json.loads(result.stdout)["hands"]}
     assert (hands["allegro"]["joints"], hands["allegro"]["opposition_spaces"]) == (16, 7)
-    assert (hands["shadow"]["joints"], hands["shadow"]["opposition_spaces"]) == (22, 12)
+    assert (hands["shadow"]["joints"], hands["shadow"]["opposition_spaces"]) == (22, 9)
     assert (hands["mano"]["joints"], hands["mano"]["opposition_spaces"]) == (45, 12)
 
 

@@ -25,6 +25,7 @@ from seqgrasp_core.dataset.store import (
     SURFACE_SAMPLES,
     finished_units,
     object_surfaces,
+    remove_stale_temporaries,
     write_card,
     write_manifest,
     write_object_surfaces,
@@ -63,6 +64,7 @@ def build(request: BuildRequest, progress: Progress | None = None) -> dict:
     settings = _settings(request)
     done = finished_units(request.out, settings)  # before anything is written
     objects = _objects(request, resuming=bool(done))
+    remove_stale_temporaries(request.out)  # a killed build's half-written files
     units = plan_units(objects, request.sets, request.permutations, request.objects_per_set,
                        request.seed)
     manifest = {"version": __version__, "settings": {**settings, "sets": request.sets},

@@ -26,6 +26,19 @@ SURFACE_SAMPLES = 2048
 """Farthest-point samples of each object's surface kept in ``objects.parquet``."""
 
 
+def remove_stale_temporaries(root: Path) -> list[Path]:
+    """Delete the temporary files a killed build left behind (``.NAME.XXXX.part``, the
+    atomic writes of the manifest, card, object table and shards); returns them. Only
+    for a folder this build owns: no other process writes into it meanwhile."""
+    root = Path(root)
+    stale = [p for folder in (root, root / SHARDS) if folder.is_dir()
+             for p in folder.glob(".*.part")
+             if p.name.startswith((".manifest.json.", ".README.md.", f".{OBJECTS}.", ".unit_"))]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def shard_path(root: Path, index: int) -> Path:
     return Path(root) / SHARDS / f"unit_{index:05d}.parquet"
 
