@@ -184,9 +184,14 @@ def test_a_lost_or_truncated_shard_is_rebuilt_not_read(objects, built, tmp_path)
     killed_mid_write = [out / ".manifest.json.k1a2b3.part", out / "data" / ".unit_00001.parquet.x9.part"]
     for stale in killed_mid_write:
         stale.write_bytes(b"half")
+    hook, on_term = os.environ.get("PYTHONBREAKPOINT"), signal.getsignal(signal.SIGTERM)
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
     assert not any(p.exists() for p in killed_mid_write)
+    # Ray ran in this process: its PYTHONBREAKPOINT (which every process started later
+    # would inherit) and its SIGTERM handler are gone
+    assert os.environ.get("PYTHONBREAKPOINT") == hook
+    assert signal.getsignal(signal.SIGTERM) == on_term
     assert _shards(out).keys() == before.keys()
     for name, table in before.items():
         assert _shards(out)[name].equals(table), name

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import logging
+import os
 import signal
 import threading
 from dataclasses import dataclass
@@ -133,6 +134,8 @@ def _run(request: BuildRequest, todo: list[Unit], objects: list[ObjectEntry], ma
     started_here = not ray.is_initialized()
     reaper = None
     settings = _settings(request)  # what each shard records
+    breakpoint_hook = os.environ.get("PYTHONBREAKPOINT")
+    on_term = signal.getsignal(signal.SIGTERM)
     try:
         if started_here:
             if not request.address:  # Ray's node agents outlive a driver killed outright
@@ -164,6 +167,7 @@ def _run(request: BuildRequest, todo: list[Unit], objects: list[ObjectEntry], ma
     finally:
         if started_here:
             ray.shutdown()
+            _restore(breakpoint_hook, on_term)
         if reaper is not None:
             reaper.kill()
             reaper.wait()
@@ -180,6 +184,19 @@ def _result(ray, ref, unit: Unit):
         raise SeqGraspError(f"unit {unit.index} failed: {type(cause).__name__}: {cause}",
                             "the finished units are kept; fix the cause and run the same "
                             "command again") from None
+
+
+def _restore(breakpoint_hook: str | None, on_term) -> None:
+    """Undo what ``ray.init`` left in this process that would change it or the
+    processes it starts later: ``PYTHONBREAKPOINT`` pointing at Ray's debugger, and its
+    SIGTERM handler. (Ray's ``RAY_*`` variables stay: a later Ray in this process
+    needs them.)"""
+    if breakpoint_hook is None:
+        os.environ.pop("PYTHONBREAKPOINT", None)
+    else:
+        os.environ["PYTHONBREAKPOINT"] = breakpoint_hook
+    if threading.current_thread() is threading.main_thread() and on_term is not None:
+        signal.signal(signal.SIGTERM, on_term)
 
 
 def _start_ray(ray, request: BuildRequest) -> None:
