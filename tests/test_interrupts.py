@@ -54,14 +54,20 @@ def session(sid: int) -> list[tuple[int, str]]:
     return found
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(args: list[str], cwd: Path) -> subprocess.Popen:
     """``seqgrasp ARGS`` in a new session; returns once two workers have run a while.
-    Its environment is a user's shell's: without the ``RAY_*`` variables that an
-    in-process Ray of an earlier test leaves in this one, and with no stdin."""
+    It starts as from a terminal: with SIGINT's default action, even when this test
+    run was itself started in the background, where SIGINT is ignored and a program
+    inherits that; without the ``RAY_*`` variables an in-process Ray of an earlier test
+    leaves in this process; with no stdin."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     proc = subprocess.Popen([sys.executable, "-c", "from seqgrasp_cli.main import app; app()",
                              *args], cwd=cwd, start_new_session=True, text=True, env=env,
-                            stdin=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, preexec_fn=_default_sigint,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while sum("spawn_main" in cmd for _, cmd in session(proc.pid)) < 2:
