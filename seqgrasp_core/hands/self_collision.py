@@ -65,13 +65,7 @@ def self_collision_spheres(prims, parents: dict[str, str | None], link_names: li
         radii.append(r)
         links += [link_index[prim.link]] * len(r)
     links_t = torch.tensor(links, dtype=torch.long)
-    # Links joined by fixed joints move together: treat them as one body.
-    body = {}
-    for name in link_names:
-        node = name
-        while parents[node] is not None and node not in joint_of_child:
-            node = parents[node]
-        body[name] = node
+    body = rigid_bodies(parents, joint_of_child)
     excluded = {frozenset((body[a], body[b])) for a, b in exclude}
     for child, parent in parents.items():
         if parent is not None:  # neighbours overlap at their joint by design
@@ -172,3 +166,16 @@ def sphere_pair_candidates(spheres: SelfCollisionSpheres, links: torch.Tensor
         members = spheres.link_pair_members.index_select(0, near)  # (K, W)
         row, col = (members >= 0).nonzero(as_tuple=True)
         return members[row, col], batch[row]
+
+
+def rigid_bodies(parents: dict[str, str | None], movable_children) -> dict[str, str]:
+    """``{link: the link that heads its rigid body}``: links joined by fixed joints
+    move together, so each maps to its nearest ancestor (or itself) that is the root
+    or the child of a movable joint (``movable_children``)."""
+    body = {}
+    for name in parents:
+        node = name
+        while parents[node] is not None and node not in movable_children:
+            node = parents[node]
+        body[name] = node
+    return body

@@ -45,6 +45,7 @@ from seqgrasp_core.hands.importer.frame import closing_direction, tip_motion
 from seqgrasp_core.hands.importer.source import Source
 from seqgrasp_core.hands.importer.tree import Robot
 from seqgrasp_core.hands.primitives import Primitive
+from seqgrasp_core.hands.self_collision import rigid_bodies
 
 PAD_ANGLES = (45.0, 60.0, 90.0)  # max_angle tried in turn until a group gets points
 SPACING = 0.004  # contact sample spacing (m)
@@ -249,13 +250,7 @@ def _exclusions(source: Source, robot: Robot, poses: dict[str, np.ndarray]
     # The engine's own rules: one rigid body for links joined by fixed joints, and no
     # test across a single movable joint.
     parents = robot.parents()
-    movable_child = {j.child for j in robot.movable}
-    rigid = {}
-    for name in parents:
-        node = name
-        while parents[node] is not None and node not in movable_child:
-            node = parents[node]
-        rigid[name] = node
+    rigid = rigid_bodies(parents, {j.child for j in robot.movable})
     skip = {frozenset((rigid[c], rigid[p])) for c, p in parents.items() if p is not None}
     spheres = {}
     for lk in robot.links:
