@@ -45,6 +45,10 @@ def train(
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="AdamW learning rate.")] = 5e-4,
     rotations: Annotated[int, typer.Option(
         "--rotations", min=1, help="Orientations each object (with its grasps) is seen in.")] = 8,
+    grasps_per_object: Annotated[int, typer.Option(
+        "--grasps-per-object", min=1,
+        help="Grasps of one object orientation side by side in a batch (fewer objects to "
+             "encode per update).")] = 8,
     width: Annotated[int, typer.Option("--width", min=8, help="Network width.")] = 128,
     depth: Annotated[int, typer.Option("--depth", min=1, help="Denoiser blocks.")] = 3,
     os_encoding: Annotated[str, typer.Option(
@@ -78,7 +82,8 @@ def train(
     spec = plugins.hand(hand_name)
     prepare_output(out)
     device_name = str(resolve_device(device))
-    config = TrainConfig(epochs=epochs, batch=batch, lr=lr, rotations=rotations, seed=seed,
+    config = TrainConfig(epochs=epochs, batch=batch, lr=lr, rotations=rotations,
+                         grasps_per_object=grasps_per_object, seed=seed,
                          width=width, depth=depth, os_encoding=os_encoding)
     console = Console(stderr=True)
     bar = Progress(TextColumn("epochs"), BarColumn(), MofNCompleteColumn(),

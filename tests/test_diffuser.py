@@ -21,7 +21,8 @@ from seqgrasp_core.dataset.store import write_object_surfaces
 from seqgrasp_core.diffuser.layout import GraspLayout, Normalizer
 from seqgrasp_core.diffuser.model import ModelFileError, SeqDiffuser
 from seqgrasp_core.diffuser.network import NetworkConfig
-from seqgrasp_core.diffuser.training import TrainConfig, load_split, rotations, train
+from seqgrasp_core.diffuser.training import (TrainConfig, load_split, object_batches, rotations,
+                                             train)
 from seqgrasp_core.geometry.pose import matrix_to_rot6d
 from seqgrasp_core.objects.mesh import PAPER_SIZE_RANGE, demo_object_paths, load_object
 from seqgrasp_core.runs.runfile import read_run
@@ -139,6 +140,25 @@ def test_a_resumed_training_equals_an_uninterrupted_one(tiny_dataset, allegro_sp
         train(tiny_dataset, out, "allegro", spaces, 16, config, progress=stop_after_two)
     with pytest.raises(Exception, match="holds another training"):
         train(tiny_dataset, out, "allegro", spaces, 16, other)
+
+
+def test_an_epochs_batches_hold_every_row_once_in_chunks_of_one_object_orientation():
+    generator = torch.Generator().manual_seed(3)
+    item = torch.tensor([0] * 21 + [1] * 3 + [2] * 40 + [4] * 9)[torch.randperm(73, generator=generator)]
+    batches = object_batches(item, turns=5, batch=16, group=4, generator=generator)
+    rows = torch.cat([r for r, _ in batches])
+    assert sorted(rows.tolist()) == list(range(73))
+    # chunks: ceil(21/4) + 1 + 10 + 3 = 20, four per batch
+    assert len(batches) == 5 and all(len(r) <= 16 for r, _ in batches)
+    for r, turn in batches:
+        pairs = {(int(i), int(t)) for i, t in zip(item[r], turn)}
+        assert len(pairs) <= 4  # at most batch // group object orientations to encode
+        assert all(0 <= t < 5 for t in turn.tolist())
+    again = object_batches(item, 5, 16, 4, torch.Generator().manual_seed(3))
+    first = object_batches(item, 5, 16, 4, torch.Generator().manual_seed(3))
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(again, first))
+    single = object_batches(item, 5, 16, 1, generator)
+    assert sorted(torch.cat([r for r, _ in single]).tolist()) == list(range(73))
 
 
 def test_sampling_keeps_the_frozen_joints_bit_for_bit_and_follows_the_seed(tiny_model):
