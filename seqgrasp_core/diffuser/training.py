@@ -138,16 +138,32 @@ Progress = Callable[[int, int, float], None]
 """``progress(epoch, epochs, mean loss of the epoch)``."""
 
 
-def train(root: Path, out: Path, hand: str, spaces: tuple[str, ...], joints: int,
-          config: TrainConfig = TrainConfig(), device: str = "cpu",
-          progress: Progress | None = None) -> SeqDiffuser:
-    """Train on the folder ``root``'s train split and write the model file ``out``.
+@dataclass
+class TrainingSet:
+    """A fresh model and the tensors training feeds it: ``features`` ``(O·R, N, 4)``
+    the BPS code of each object orientation (row ``item · R + r``), ``x`` ``(R, N, D)``
+    the normalised grasps in each orientation, ``k`` ``(N, D)``."""
 
-    Resumes from ``out`` + ``.ckpt`` when it holds the same training; each epoch
-    replaces that checkpoint atomically. Returns the model (EMA weights).
-    """
-    from ema_pytorch import EMA
+    model: SeqDiffuser
+    data: GraspData
+    features: torch.Tensor
+    x: torch.Tensor
+    k: torch.Tensor
 
+    def batch_loss(self, rows: torch.Tensor, turn: torch.Tensor, generator: torch.Generator,
+                   schedule=None) -> torch.Tensor:
+        """Eq. 15 on the rows ``rows`` ``(b,)`` in the orientations ``turn`` ``(b,)``."""
+        data, turns = self.data, self.x.shape[0]
+        return noise_loss(self.model.network, schedule or training_schedule(),
+                          self.x[turn, rows], self.k[rows],
+                          data.os_index[rows].to(self.x.device), self.features,
+                          data.item[rows] * turns + turn, generator)
+
+
+def prepare(root: Path, hand: str, spaces: tuple[str, ...], joints: int,
+            config: TrainConfig = TrainConfig(), device: str = "cpu") -> TrainingSet:
+    """The train split of the folder ``root`` and a new model for it (normalisation
+    and BPS basis from ``config`` and the data), on ``device``."""
     torch.manual_seed(config.seed)
     turns = rotations(config.rotations, config.seed)
     data = load_split(root, "train", spaces, joints, turns)
@@ -159,27 +175,40 @@ def train(root: Path, out: Path, hand: str, spaces: tuple[str, ...], joints: int
                                os_encoding=config.os_encoding)
     record = {"dataset": _dataset_record(root, data), "training": asdict(config)}
     model = SeqDiffuser.create(hand, layout, normalizer, basis, net_config, record)
-    net = model.network.to(device)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)
-    ema = EMA(net, beta=config.ema_beta, update_after_step=100, update_every=1)
+    model.network.to(device)
     surfaces = data.surfaces.reshape(-1, *data.surfaces.shape[2:])
     features = torch.cat([model.features(chunk.to(device))  # in chunks: cdist is P × N each
                           for chunk in surfaces.split(64)])
-    x = normalizer(data.x).to(device)  # (R, N, D)
-    k = data.k.to(device)
+    return TrainingSet(model, data, features, normalizer(data.x).to(device), data.k.to(device))
+
+
+def train(root: Path, out: Path, hand: str, spaces: tuple[str, ...], joints: int,
+          config: TrainConfig = TrainConfig(), device: str = "cpu",
+          progress: Progress | None = None) -> SeqDiffuser:
+    """Train on the folder ``root``'s train split and write the model file ``out``.
+
+    Resumes from ``out`` + ``.ckpt`` when it holds the same training; each epoch
+    replaces that checkpoint atomically. Returns the model (EMA weights).
+    """
+    from ema_pytorch import EMA
+
+    setup = prepare(root, hand, spaces, joints, config, device)
+    model, data = setup.model, setup.data
+    net = model.network
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    ema = EMA(net, beta=config.ema_beta, update_after_step=100, update_every=1)
     schedule = training_schedule()
     generator = torch.Generator().manual_seed(config.seed)
     checkpoint = Path(str(out) + ".ckpt")
-    start, losses = _resume(checkpoint, record, net, optimizer, ema, generator)
+    start, losses = _resume(checkpoint, model.record, net, optimizer, ema, generator)
     for epoch in range(start, config.epochs):
         net.train()
         batches = object_batches(data.item, config.rotations, config.batch,
                                  config.grasps_per_object, generator)
         total = 0.0
         for rows, turn in batches:
-            loss = _loss(net, schedule, x[turn, rows], k[rows], data.os_index[rows].to(device),
-                         features, data.item[rows] * config.rotations + turn, generator)
+            loss = setup.batch_loss(rows, turn, generator, schedule)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -187,11 +216,12 @@ def train(root: Path, out: Path, hand: str, spaces: tuple[str, ...], joints: int
             ema.update()
             total += float(loss.detach())
         losses.append(total / len(batches))
-        _checkpoint(checkpoint, record, epoch + 1, losses, net, optimizer, ema, generator)
+        _checkpoint(checkpoint, model.record, epoch + 1, losses, net, optimizer, ema, generator)
         if progress:
             progress(epoch + 1, config.epochs, losses[-1])
     model.network = ema.ema_model.eval()
     model.record["training"]["losses"] = [round(v, 5) for v in losses]
+    turns = rotations(config.rotations, config.seed)
     model.record["training"]["test loss"] = _test_loss(model, root, turns, device, config)
     model.save(out)
     checkpoint.unlink(missing_ok=True)
@@ -225,9 +255,9 @@ def object_batches(item: torch.Tensor, turns: int, batch: int, group: int,
     return batches
 
 
-def _loss(net, schedule, x0: torch.Tensor, k: torch.Tensor, os_index: torch.Tensor,
-          features: torch.Tensor, which: torch.Tensor, generator: torch.Generator
-          ) -> torch.Tensor:
+def noise_loss(net, schedule, x0: torch.Tensor, k: torch.Tensor, os_index: torch.Tensor,
+               features: torch.Tensor, which: torch.Tensor, generator: torch.Generator
+               ) -> torch.Tensor:
     """Eq. 15: the noise error where ``k`` is 1, for grasps ``x0`` ``(B, D)`` of the
     objects ``features[which]``."""
     t = torch.randint(0, schedule.config.num_train_timesteps, (x0.shape[0],),
@@ -254,9 +284,10 @@ def _test_loss(model: SeqDiffuser, root: Path, turns: torch.Tensor, device: str,
                           for chunk in data.surfaces[:, 0].split(64)])
     x = model.normalizer(data.x[0]).to(device)
     generator = torch.Generator().manual_seed(config.seed + 1)
-    total = sum(float(_loss(net, training_schedule(), x[i:i + 1024],
-                            data.k[i:i + 1024].to(device), data.os_index[i:i + 1024].to(device),
-                            features, data.item[i:i + 1024], generator))
+    total = sum(float(noise_loss(net, training_schedule(), x[i:i + 1024],
+                                 data.k[i:i + 1024].to(device),
+                                 data.os_index[i:i + 1024].to(device),
+                                 features, data.item[i:i + 1024], generator))
                 * len(x[i:i + 1024]) for i in range(0, data.rows, 1024))
     return round(total / data.rows, 5)
 
@@ -306,4 +337,5 @@ def _resume(path: Path, record: dict, net, optimizer, ema, generator: torch.Gene
     return int(state["epoch"]), list(state["losses"])
 
 
-__all__ = ["TrainConfig", "GraspData", "load_split", "object_batches", "rotations", "train"]
+__all__ = ["TrainConfig", "GraspData", "TrainingSet", "load_split", "noise_loss",
+           "object_batches", "prepare", "rotations", "train"]
