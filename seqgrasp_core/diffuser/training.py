@@ -221,8 +221,7 @@ def train(root: Path, out: Path, hand: str, spaces: tuple[str, ...], joints: int
             progress(epoch + 1, config.epochs, losses[-1])
     model.network = ema.ema_model.eval()
     model.record["training"]["losses"] = [round(v, 5) for v in losses]
-    turns = rotations(config.rotations, config.seed)
-    model.record["training"]["test loss"] = _test_loss(model, root, turns, device, config)
+    model.record["training"]["test loss"] = _test_loss(model, root, device, config)
     model.save(out)
     checkpoint.unlink(missing_ok=True)
     return model
@@ -272,11 +271,13 @@ def noise_loss(net, schedule, x0: torch.Tensor, k: torch.Tensor, os_index: torch
 
 
 @torch.no_grad()
-def _test_loss(model: SeqDiffuser, root: Path, turns: torch.Tensor, device: str,
-               config: TrainConfig) -> float | None:
-    """Eq. 15 on the test split's grasps (fixed noise), or None without any."""
+def _test_loss(model: SeqDiffuser, root: Path, device: str, config: TrainConfig
+               ) -> float | None:
+    """Eq. 15 on the test split's grasps as in their files (fixed noise), or None
+    without any."""
     try:
-        data = load_split(root, "test", model.layout.spaces, model.layout.joints, turns[:1])
+        data = load_split(root, "test", model.layout.spaces, model.layout.joints,
+                          rotations(1, config.seed))
     except SeqGraspError:
         return None
     net = model.network
