@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from seqgrasp_core.errors import SeqGraspError
 from seqgrasp_core.runs.runfile import write_run
-from seqgrasp_core.system.outputs import atomic_write_bytes
+from seqgrasp_core.system.outputs import atomic_write_bytes, partial_writes
 
 SHARDS = "data"
 OBJECTS = "objects.parquet"
@@ -31,9 +31,8 @@ def remove_stale_temporaries(root: Path) -> list[Path]:
     atomic writes of the manifest, card, object table and shards); returns them. Only
     for a folder this build owns: no other process writes into it meanwhile."""
     root = Path(root)
-    stale = [p for folder in (root, root / SHARDS) if folder.is_dir()
-             for p in folder.glob(".*.part")
-             if p.name.startswith((".manifest.json.", ".README.md.", f".{OBJECTS}.", ".unit_"))]
+    stale = (partial_writes(root, ("manifest.json.", "README.md.", f"{OBJECTS}."))
+             + partial_writes(root / SHARDS, ("unit_",)))
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

@@ -56,6 +56,19 @@ def new_file_mode() -> int:
     return 0o666 & ~umask
 
 
+PARTIAL = ".part"
+"""Suffix of an atomic write's temporary file (``.NAME.XXXXXXXX.part`` beside ``NAME``)."""
+
+
+def partial_writes(folder: str | Path, names: tuple[str, ...]) -> list[Path]:
+    """The temporaries that atomic writes of files whose names start with one of
+    ``names`` left in ``folder``: a writer killed before its rename leaves one."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.glob(f".*{PARTIAL}") if p.name[1:].startswith(names)]
+
+
 def atomic_write_bytes(path: str | Path, write) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half
     a file. The result has the mode of any new file (the temporary file's private
@@ -64,7 +77,7 @@ def atomic_write_bytes(path: str | Path, write) -> None:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PARTIAL, dir=path.parent)
     except OSError as exc:
         raise _write_error(path, exc) from None
     os.close(fd)
